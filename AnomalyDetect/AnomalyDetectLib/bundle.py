@@ -1,0 +1,236 @@
+"""Model bundles: one file holding a trained model's weights and its manifest.
+
+The file is in the safetensors layout (an 8-byte little-endian header length, a JSON
+header, then raw little-endian tensor bytes), read and written here with numpy alone:
+loading parses JSON and copies bytes, it never unpickles or executes anything from
+the file, and the manifest can be shown (e.g. in Slicer's GUI) before torch is even
+installed. Standard safetensors tools can open the file too.
+
+The header's ``__metadata__`` holds ``format`` (``"anomalydetect-bundle"``),
+``format_version`` and ``manifest``: a JSON document with the method, its
+architecture hyper-parameters, input size and channels, modality and normalisation,
+thresholds and score calibration fitted on normal validation data, a summary of the
+training data, validation metrics, and a SHA-256 of the tensor bytes.
+
+Example::
+
+    from AnomalyDetectLib.bundle import load_bundle, default_bundle_path
+    bundle = load_bundle(default_bundle_path())
+    bundle.manifest["method"], bundle.manifest["input_size"]
+    networks = bundle.build_networks(device="cpu")   # torch modules, eval mode
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Dict, Optional
+
+import numpy as np
+
+from .errors import BundleError, OutputError
+
+FORMAT = "anomalydetect-bundle"
+FORMAT_VERSION = 1
+DEFAULT_MODEL_FILE = "skipganomaly_lgg_flair.safetensors"
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+REQUIRED_KEYS = ("method", "architecture", "input_size", "channels", "modality", "normalisation", "thresholds", "scoring")
+
+_DTYPES = {
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "F64": np.dtype("<f8"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+_NAMES = {dtype: name for name, dtype in _DTYPES.items()}
+
+
+def resources_dir() -> str:
+    """``AnomalyDetect/Resources``: beside this package in a checkout and in Slicer."""
+    override = os.environ.get("ANOMALYDETECT_RESOURCES")
+    if override:
+        return override
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "Resources")
+
+
+def default_bundle_path() -> str:
+    """Path of the bundled default model; raises BundleError if it is not installed."""
+    path = os.path.join(resources_dir(), "Models", DEFAULT_MODEL_FILE)
+    if not os.path.isfile(path):
+        raise BundleError(
+            f"The bundled default model is missing ('{path}'). Install from a checkout with 'pip install -e .', "
+            "or give a model file explicitly (--model)."
+        )
+    return path
+
+
+@dataclass
+class ModelBundle:
+    """A loaded bundle: ``manifest`` (dict) and ``tensors`` (name → numpy array)."""
+
+    manifest: Dict
+    tensors: Dict[str, np.ndarray] = field(repr=False)
+    path: str = ""
+
+    @property
+    def method(self):
+        from .models import get_method
+
+        return get_method(self.manifest["method"])
+
+    def build_networks(self, device="cpu"):
+        """The method's torch networks with these weights, in eval mode, on ``device``."""
+        import torch
+
+        method = self.method
+        try:
+            networks = method.build_networks(self.manifest["architecture"])
+        except (TypeError, ValueError, KeyError) as error:
+            raise BundleError(f"'{self.path}': architecture {self.manifest['architecture']} is invalid for {method.NAME}: {error}") from None
+        state = {name: torch.from_numpy(np.array(array, dtype=np.float32 if array.dtype == np.float16 else array.dtype))
+                 for name, array in self.tensors.items()}
+        try:
+            networks.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            summary = str(error).strip().splitlines()[0]
+            raise BundleError(f"'{self.path}': the weights do not fit the {method.NAME} architecture in its manifest ({summary}).") from None
+        return networks.to(device).eval()
+
+
+def save_bundle(path: str, manifest: Dict, tensors: Dict[str, np.ndarray], half_precision: bool = False) -> None:
+    """Write a bundle atomically (a temporary file renamed into place)."""
+    missing = [key for key in REQUIRED_KEYS if key not in manifest]
+    if missing:
+        raise BundleError(f"Cannot save bundle '{path}': manifest lacks {missing}.")
+    header: Dict = {}
+    chunks = []
+    offset = 0
+    for name in sorted(tensors):
+        array = np.asarray(tensors[name])
+        if half_precision and array.dtype == np.float32:
+            array = array.astype(np.float16)
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<") if array.dtype.itemsize > 1 else array.dtype)
+        if array.dtype not in _NAMES:
+            raise BundleError(f"Cannot save tensor '{name}' of type {array.dtype} in a bundle.")
+        data = array.tobytes()
+        header[name] = {"dtype": _NAMES[array.dtype], "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    payload = b"".join(chunks)
+    manifest = dict(manifest, weights_sha256=hashlib.sha256(payload).hexdigest(), format_version=FORMAT_VERSION)
+    header["__metadata__"] = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "manifest": json.dumps(manifest, sort_keys=True)}
+    header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    header_bytes += b" " * (-len(header_bytes) % 8)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise OutputError(f"Cannot save bundle: folder '{folder}' does not exist.")
+    temporary = os.path.join(folder, f".partial-{os.getpid()}-{os.path.basename(path)}")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(struct.pack("<Q", len(header_bytes)))
+            handle.write(header_bytes)
+            handle.write(payload)
+        os.replace(temporary, path)
+    except OSError as error:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise OutputError(f"Cannot save bundle '{path}': {error}") from None
+
+
+def read_manifest(path: str) -> Dict:
+    """Only the manifest (cheap: the weights are not read or checked)."""
+    return _read(path, with_tensors=False)[0]
+
+
+def load_bundle(path: str) -> ModelBundle:
+    """Read and validate a bundle; raises :class:`BundleError` with a one-line reason."""
+    manifest, tensors = _read(path, with_tensors=True)
+    return ModelBundle(manifest, tensors, os.fspath(path))
+
+
+def _read(path, with_tensors: bool):
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise BundleError(f"Model file '{path}' does not exist.")
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise BundleError(f"Model file '{path}' is truncated or not a model bundle ({size} bytes).")
+        (header_length,) = struct.unpack("<Q", prefix)
+        if header_length > MAX_HEADER_BYTES or header_length > size - 8:
+            raise BundleError(f"Model file '{path}' is not an AnomalyDetect bundle or is truncated (bad header length).")
+        try:
+            header = json.loads(handle.read(header_length).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise BundleError(f"Model file '{path}' is corrupt: its header is not valid JSON.") from None
+        metadata = header.pop("__metadata__", None) if isinstance(header, dict) else None
+        if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+            raise BundleError(f"'{path}' is not an AnomalyDetect model bundle (a safetensors file without our manifest?).")
+        try:
+            version = int(metadata.get("format_version", ""))
+        except ValueError:
+            raise BundleError(f"Model file '{path}' has an invalid format version.") from None
+        if version > FORMAT_VERSION:
+            raise BundleError(
+                f"Model file '{path}' has format version {version}; this AnomalyDetect reads up to {FORMAT_VERSION}. Update AnomalyDetect."
+            )
+        try:
+            manifest = json.loads(metadata["manifest"])
+        except (KeyError, TypeError, json.JSONDecodeError):
+            raise BundleError(f"Model file '{path}' is corrupt: its manifest is missing or not valid JSON.") from None
+        if not isinstance(manifest, dict):
+            raise BundleError(f"Model file '{path}' is corrupt: its manifest is not a JSON object.")
+        missing = [key for key in REQUIRED_KEYS if key not in manifest]
+        if missing:
+            raise BundleError(f"Model file '{path}' has an incomplete manifest (missing {', '.join(missing)}).")
+        from .models import METHODS
+
+        if manifest["method"] not in METHODS:
+            known = ", ".join(sorted(METHODS))
+            raise BundleError(f"Model file '{path}' is for method '{manifest['method']}', which this version does not know ({known}).")
+        if not with_tensors:
+            return manifest, None
+        payload_length = size - 8 - header_length
+        payload = handle.read(payload_length)
+    expected = manifest.get("weights_sha256")
+    if expected and hashlib.sha256(payload).hexdigest() != expected:
+        raise BundleError(f"Model file '{path}' is corrupt or truncated: its weights do not match their checksum.")
+    tensors = {}
+    for name, entry in header.items():
+        try:
+            dtype = _DTYPES[entry["dtype"]]
+            shape = tuple(int(v) for v in entry["shape"])
+            start, end = (int(v) for v in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise BundleError(f"Model file '{path}' is corrupt: tensor '{name}' has an invalid description.") from None
+        count = int(np.prod(shape)) if shape else 1
+        if not 0 <= start <= end <= len(payload) or end - start != count * dtype.itemsize:
+            raise BundleError(f"Model file '{path}' is truncated or corrupt: tensor '{name}' lies outside the file.")
+        tensors[name] = np.frombuffer(payload, dtype=dtype, count=count, offset=start).reshape(shape)
+    return manifest, tensors
+
+
+def describe(manifest: Dict) -> str:
+    """A short human-readable summary of a manifest (for the CLI and the Slicer GUI)."""
+    metrics = manifest.get("validation_metrics") or {}
+    parts = [
+        f"method {manifest.get('method')}",
+        f"modality {manifest.get('modality')}",
+        f"input {manifest.get('input_size')}×{manifest.get('input_size')}",
+        f"map {manifest.get('scoring', {}).get('map')}",
+    ]
+    if metrics.get("slice_auroc") is not None:
+        parts.append(f"validation slice AUROC {metrics['slice_auroc']:.3f}")
+    return ", ".join(parts)
+
+
+def manifest_summary(manifest: Dict, keys: Optional[tuple] = None) -> Dict:
+    keys = keys or ("method", "modality", "input_size", "channels", "scoring", "thresholds", "training", "validation_metrics")
+    return {key: manifest.get(key) for key in keys}

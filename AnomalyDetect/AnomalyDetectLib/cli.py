@@ -1,0 +1,165 @@
+"""Headless detection: ``python -m AnomalyDetectLib detect [INPUT] [--model M] --out DIR``.
+
+Writes, for an input named ``<name>``:
+
+* ``<name>_anomaly.nii.gz``: the anomaly map on the input's exact grid (float32);
+* ``<name>_slices.csv``: ``slice,score,flagged`` with one row per k slice (0-based);
+* ``<name>_overview.png``: the most suspicious slices with the map overlaid;
+* ``<name>_summary.json``: volume score, thresholds, flagged slices, timings, model.
+
+All four appear together or not at all. With no INPUT the bundled sample volume is
+analysed with the bundled default model. ``info --model M`` prints a bundle's manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+from typing import List, Optional
+
+import numpy as np
+
+from .errors import AnomalyDetectError, OutputError
+
+SAMPLE_FILE = "TCGA_DU_7304_19930325_flair.nii.gz"
+OVERVIEW_SLICES = 6
+
+
+def sample_volume_path() -> str:
+    from .bundle import resources_dir
+
+    path = os.path.join(resources_dir(), "Samples", SAMPLE_FILE)
+    if not os.path.isfile(path):
+        raise AnomalyDetectError(f"The bundled sample volume is missing ('{path}'); give an INPUT explicitly.")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m AnomalyDetectLib", description="Find anomalies in CT and MR volumes.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    detect = commands.add_parser("detect", help="anomaly map and slice scores of one volume")
+    detect.add_argument("input", nargs="?", help="volume file, DICOM folder or 2D image (default: the bundled sample)")
+    detect.add_argument("--model", help="model bundle (.safetensors; default: the bundled model)")
+    detect.add_argument("--out", default="anomalydetect-output", help="output folder (created if missing)")
+    detect.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    detect.add_argument("--batch-size", type=int, default=16, help="slices per batch (memory vs speed)")
+    detect.add_argument("--series-uid", help="which DICOM series to read when a folder holds several")
+    detect.add_argument("--quiet", action="store_true", help="no progress output")
+    info = commands.add_parser("info", help="print a model bundle's manifest")
+    info.add_argument("--model", help="model bundle (default: the bundled model)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "info":
+            from .bundle import default_bundle_path, read_manifest
+
+            print(json.dumps(read_manifest(args.model or default_bundle_path()), indent=2, sort_keys=True))
+            return 0
+        summary = run_detect(args)
+    except AnomalyDetectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: summary[k] for k in ("volume_score", "slice_threshold", "flagged_slices", "outputs")}, indent=2))
+    return 0
+
+
+def run_detect(args) -> dict:
+    from .bundle import default_bundle_path, describe, load_bundle
+    from .pipeline import detect
+    from .volume import read_volume
+
+    input_path = args.input or sample_volume_path()
+    out_dir = os.path.abspath(args.out)
+    _prepare_output_folder(out_dir)
+    volume = read_volume(input_path, series_uid=args.series_uid)
+    model_path = args.model or default_bundle_path()
+    bundle = load_bundle(model_path)
+
+    def progress(fraction: float, message: str) -> None:
+        if not args.quiet:
+            print(f"\r[{fraction:5.0%}] {message}".ljust(60), end="", file=sys.stderr, flush=True)
+
+    result = detect(volume, bundle, device=args.device, progress=progress, batch_size=args.batch_size)
+    if not args.quiet:
+        print(file=sys.stderr)
+    summary = {
+        "input": os.path.abspath(input_path),
+        "name": volume.name,
+        "shape_kji": list(volume.shape),
+        "spacing_ijk_mm": list(volume.spacing),
+        "model": os.path.abspath(model_path),
+        "model_description": describe(bundle.manifest),
+        **result.summary(),
+        "slice_scores_are": "level-calibrated" if bundle.manifest.get("calibration") else "raw",
+    }
+    summary["outputs"] = write_outputs(volume, result, out_dir, summary)
+    return summary
+
+
+def _prepare_output_folder(out_dir: str) -> None:
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"Cannot create output folder '{out_dir}': {error.strerror}.") from None
+    if not os.access(out_dir, os.W_OK):
+        raise OutputError(f"Output folder '{out_dir}' is not writable.")
+
+
+def write_outputs(volume, result, out_dir: str, summary: dict) -> List[str]:
+    """Write the four result files into ``out_dir`` all together (staged in a temporary folder)."""
+    from .overview import render_overview, write_png
+    from .volume import write_volume
+
+    names = {
+        "map": f"{volume.name}_anomaly.nii.gz",
+        "slices": f"{volume.name}_slices.csv",
+        "overview": f"{volume.name}_overview.png",
+        "summary": f"{volume.name}_summary.json",
+    }
+    staging = tempfile.mkdtemp(prefix=".anomalydetect-partial-", dir=out_dir)
+    try:
+        write_volume(volume.with_voxels(result.anomaly_map, name=volume.name + "_anomaly"), os.path.join(staging, names["map"]))
+        with open(os.path.join(staging, names["slices"]), "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["slice", "score", "flagged"])
+            for k, (score, flagged) in enumerate(zip(result.slice_scores, result.flagged)):
+                writer.writerow([k, f"{score:.6g}", int(flagged)])
+        chosen = _overview_slices(result)
+        picture = render_overview(
+            [volume.voxels[k] for k in chosen], [result.anomaly_map[k] for k in chosen], chosen,
+            [float(result.slice_scores[k]) for k in chosen], result.slice_threshold, result.map_threshold,
+        )
+        write_png(picture, os.path.join(staging, names["overview"]))
+        outputs = [os.path.join(out_dir, name) for name in names.values()]
+        with open(os.path.join(staging, names["summary"]), "w") as handle:
+            json.dump(dict(summary, outputs=outputs), handle, indent=2, default=_plain)
+        for name in names.values():
+            os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+    except OSError as error:
+        raise OutputError(f"Cannot write results to '{out_dir}': {error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return outputs
+
+
+def _overview_slices(result) -> List[int]:
+    """The highest-scoring scored slices (at most six), in slice order."""
+    candidates = np.flatnonzero(result.scored) if result.scored.any() else np.arange(len(result.slice_scores))
+    ranked = candidates[np.argsort(-result.slice_scores[candidates], kind="stable")]
+    return sorted(int(k) for k in ranked[:OVERVIEW_SLICES])
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")

@@ -1,0 +1,183 @@
+"""Detection: a volume and a model bundle in, an anomaly map and slice scores out.
+
+Example (plain Python, the Slicer console or the trainer)::
+
+    from AnomalyDetectLib.volume import read_volume
+    from AnomalyDetectLib.bundle import load_bundle, default_bundle_path
+    from AnomalyDetectLib.pipeline import detect
+    result = detect(read_volume("flair.nii.gz"), load_bundle(default_bundle_path()),
+                    progress=lambda f, msg: print(f"{f:.0%} {msg}"))
+    result.anomaly_map      # float32, the input's (k, j, i) grid
+    result.slice_scores     # one per k slice; 0 for slices not scored
+    result.flagged          # slice score above the bundle's calibrated threshold
+
+Axial (k) slices are processed in batches: each batch is normalised with statistics
+of the whole volume, resampled to the model's input size, mapped, and its map
+resampled back into the output array, so memory beyond the input is the float32
+output map plus one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from .bundle import ModelBundle
+from .device import resolve_device
+from .errors import Cancelled
+from .preprocess import normaliser_from_config, resize_masks, resize_slices, restore_slices
+from .scoring import DEFAULT_SCORING, LevelCalibration, relative_levels, scored_slices, slice_scores
+from .volume import Volume, check_volume
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[float, str], None]
+
+
+@dataclass
+class DetectionResult:
+    """Outputs of :func:`detect`; arrays are indexed by the input's k (slice) index."""
+
+    anomaly_map: np.ndarray
+    slice_scores: np.ndarray
+    raw_slice_scores: np.ndarray
+    scored: np.ndarray
+    levels: np.ndarray
+    flagged: np.ndarray
+    volume_score: float
+    slice_threshold: float
+    map_threshold: float
+    device: str
+    timings: Dict[str, float] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def flagged_slices(self) -> List[int]:
+        return [int(k) for k in np.flatnonzero(self.flagged)]
+
+    def summary(self) -> Dict:
+        return {
+            "volume_score": self.volume_score,
+            "slice_threshold": self.slice_threshold,
+            "map_threshold": self.map_threshold,
+            "flagged_slices": self.flagged_slices,
+            "scored_slices": int(self.scored.sum()),
+            "slices": int(len(self.slice_scores)),
+            "device": self.device,
+            "timings_s": self.timings,
+            "warnings": self.warnings,
+        }
+
+
+class Detector:
+    """A model ready to analyse volumes (networks built once, reused across volumes)."""
+
+    def __init__(self, manifest: Dict, networks, device: str = "cpu"):
+        from .models import get_method
+
+        self.manifest = manifest
+        self.method = get_method(manifest["method"])
+        self.networks = networks
+        self.device = device
+        self.normaliser = normaliser_from_config(manifest["normalisation"])
+        self.scoring = dict(DEFAULT_SCORING, **manifest.get("scoring", {}))
+        self.calibration = LevelCalibration.from_config(manifest.get("calibration")) if self.scoring["level_calibration"] else None
+        self.input_size = int(manifest["input_size"])
+
+    @classmethod
+    def from_bundle(cls, bundle: ModelBundle, device: str = "auto") -> Detector:
+        resolved = resolve_device(device)
+        return cls(bundle.manifest, bundle.build_networks(resolved), resolved)
+
+    def run(
+        self,
+        volume: Volume,
+        progress: Optional[ProgressCallback] = None,
+        should_cancel: Optional[Callable[[], bool]] = None,
+        batch_size: int = 16,
+    ) -> DetectionResult:
+        import torch
+
+        started = time.perf_counter()
+        check_volume(volume)
+        warnings = self._modality_warnings(volume)
+        report = progress or (lambda fraction, message: None)
+        cancel = should_cancel or (lambda: False)
+        voxels = volume.voxels
+        slices, rows, columns = voxels.shape
+        scale = self.normaliser.fit(voxels)
+
+        foreground_fraction = np.empty(slices)
+        for start in range(0, slices, 64):
+            raw = voxels[start : start + 64]
+            foreground_fraction[start : start + 64] = self.normaliser.foreground(raw, scale).mean(axis=(1, 2))
+        scored = scored_slices(foreground_fraction, self.scoring["min_foreground_fraction"])
+        levels = relative_levels(scored)
+        prepared = time.perf_counter()
+
+        anomaly_map = np.zeros(voxels.shape, dtype=np.float32)
+        raw_scores = np.zeros(slices, dtype=np.float64)
+        map_kind = self.scoring["map"]
+        for start in range(0, slices, batch_size):
+            if cancel():
+                raise Cancelled(f"Detection on '{volume.name}' was cancelled at slice {start} of {slices}.")
+            report(start / slices, f"Analysing slices {start + 1}–{min(start + batch_size, slices)} of {slices}")
+            raw = voxels[start : start + batch_size]
+            normalised = scale.apply(raw)
+            foreground = self.normaliser.foreground(raw, scale)
+            model_input = resize_slices(normalised, self.input_size)
+            with torch.no_grad():
+                tensor = torch.from_numpy(model_input)[:, None].to(self.device)
+                maps = self.method.anomaly_maps(self.networks, tensor, map_kind)[:, 0].float().cpu().numpy()
+            small_foreground = resize_masks(foreground, self.input_size)
+            batch_scores = slice_scores(maps, small_foreground, self.scoring["top_fraction"])
+            raw_scores[start : start + len(raw)] = np.where(scored[start : start + len(raw)], batch_scores, 0.0)
+            anomaly_map[start : start + len(raw)] = restore_slices(maps, (rows, columns)) * foreground
+        report(1.0, "Scoring slices")
+
+        if self.calibration is not None:
+            calibrated = np.where(scored, self.calibration.apply(levels, raw_scores), 0.0)
+        else:
+            calibrated = raw_scores.copy()
+        thresholds = self.manifest.get("thresholds") or {}
+        slice_threshold = float(thresholds.get("slice", np.inf))
+        map_threshold = float(thresholds.get("pixel", np.inf))
+        flagged = scored & (calibrated > slice_threshold)
+        volume_score = float(calibrated[scored].max()) if scored.any() else 0.0
+        finished = time.perf_counter()
+        timings = {"prepare": prepared - started, "inference": finished - prepared, "total": finished - started}
+        return DetectionResult(
+            anomaly_map, calibrated, raw_scores, scored, levels, flagged, volume_score, slice_threshold, map_threshold,
+            str(self.device), timings, warnings,
+        )
+
+    def _modality_warnings(self, volume: Volume) -> List[str]:
+        expected = str(self.manifest.get("modality", "")).upper()
+        found = volume.modality.upper()
+        if expected and found and found != expected:
+            message = f"'{volume.name}' is {found} but the model was trained on {expected}; results may be meaningless."
+            logger.warning(message)
+            return [message]
+        return []
+
+
+def detect(
+    volume: Volume,
+    bundle: ModelBundle,
+    device: str = "auto",
+    progress: Optional[ProgressCallback] = None,
+    should_cancel: Optional[Callable[[], bool]] = None,
+    batch_size: int = 16,
+) -> DetectionResult:
+    """Anomaly map, slice scores and flagged slices of ``volume`` under ``bundle``.
+
+    ``device``: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+    ``progress(fraction, message)`` is called before each batch; ``should_cancel()``
+    is polled between batches and raises :class:`Cancelled` when it returns True.
+    The input volume is never modified.
+    """
+    return Detector.from_bundle(bundle, device).run(volume, progress, should_cancel, batch_size)

@@ -1,0 +1,57 @@
+"""Shared fixtures: synthetic phantom data sets and a small model trained on them.
+
+The trained bundle is made once per test session (a few seconds on two CPU cores)
+with the real trainer, so every test that uses it exercises the shipped code path.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for path in (os.path.join(ROOT, "AnomalyDetect"), ROOT):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from AnomalyDetectLib.phantom import make_head_phantom  # noqa: E402
+from AnomalyDetectLib.volume import write_volume  # noqa: E402
+
+TINY_ARCHITECTURE = {"base_channels": 8, "depth": 3, "skips": [False, True, True]}
+
+
+def write_phantom_dataset(folder, count=10, lesion_every=2, shape=(24, 48, 48), seed_offset=0):
+    """``count`` phantoms; every ``lesion_every``-th has a lesion. Returns the folder."""
+    os.makedirs(folder, exist_ok=True)
+    for index in range(count):
+        seed = seed_offset + index
+        volume, mask = make_head_phantom(seed=seed, shape=shape, lesion=index % lesion_every == 1)
+        write_volume(volume, os.path.join(folder, f"case{seed:03d}_flair.nii.gz"))
+        write_volume(volume.with_voxels(mask.astype(np.uint8)), os.path.join(folder, f"case{seed:03d}_mask.nii.gz"))
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def phantom_dataset(tmp_path_factory):
+    return write_phantom_dataset(tmp_path_factory.mktemp("phantoms"))
+
+
+@pytest.fixture(scope="session")
+def trained_bundle_path(phantom_dataset, tmp_path_factory):
+    from trainer.fit import FitConfig, fit
+
+    out = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+    fit(FitConfig(
+        method="skipganomaly", data=phantom_dataset, out=out, input_size=32, epochs=40, batch_size=16,
+        validation_fraction=0.3, seed=0, device="cpu", architecture=dict(TINY_ARCHITECTURE), quiet=True,
+    ))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_path(trained_bundle_path):
+    """The name the Slicer-module tests use for a small valid bundle."""
+    return trained_bundle_path

@@ -1,0 +1,135 @@
+"""The trainer: data discovery, patient split, reproducible and resumable fit, evaluate."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+from AnomalyDetectLib.bundle import load_bundle, read_manifest
+from AnomalyDetectLib.errors import AnomalyDetectError
+from conftest import TINY_ARCHITECTURE, write_phantom_dataset
+
+from trainer.cli import main as trainer_main
+from trainer.data import discover_cases, split_by_patient
+from trainer.fit import FitConfig, checkpoint_path, fit, log_path
+
+
+def test_discovers_volume_and_mask_pairs(phantom_dataset):
+    cases = discover_cases(phantom_dataset)
+    assert len(cases) == 10
+    assert all(case.mask and case.mask.endswith("_mask.nii.gz") for case in cases)
+    assert cases[0].patient == "case000"
+
+
+def test_discovers_normal_and_abnormal_image_folders(tmp_path):
+    for label in ("normal", "abnormal"):
+        (tmp_path / label).mkdir()
+        for index in range(3):
+            image = (np.random.default_rng(index).random((20, 30)) * 255).astype(np.uint8)
+            sitk.WriteImage(sitk.GetImageFromArray(image), str(tmp_path / label / f"{index}.png"))
+    cases = discover_cases(str(tmp_path))
+    assert sorted(case.label for case in cases) == [0, 0, 0, 1, 1, 1]
+    assert len({case.patient for case in cases}) == 6
+
+
+def test_csv_manifest(tmp_path, phantom_dataset):
+    manifest = tmp_path / "cases.csv"
+    manifest.write_text(
+        "image,mask,label,patient\n"
+        f"{phantom_dataset}/case000_flair.nii.gz,,normal,p0\n"
+        f"{phantom_dataset}/case001_flair.nii.gz,{phantom_dataset}/case001_mask.nii.gz,,p1\n"
+    )
+    cases = discover_cases(str(manifest))
+    assert [(c.label, c.patient, bool(c.mask)) for c in cases] == [(0, "p0", False), (None, "p1", True)]
+    manifest.write_text("image,label\nx.nii.gz,maybe\n")
+    with pytest.raises(AnomalyDetectError, match="maybe"):
+        discover_cases(str(manifest))
+
+
+def test_split_is_by_patient_and_deterministic(phantom_dataset):
+    cases = discover_cases(phantom_dataset)
+    train, validation = split_by_patient(cases, 0.3, seed=0)
+    assert not {c.patient for c in train} & {c.patient for c in validation}
+    assert len(validation) == 3 and len(train) == 7
+    assert split_by_patient(cases, 0.3, seed=0) == (train, validation)
+    assert split_by_patient(cases, 0.3, seed=1) != (train, validation)
+
+
+def test_fitted_bundle_records_selection_and_thresholds(trained_bundle_path):
+    manifest = read_manifest(trained_bundle_path)
+    training = manifest["training"]
+    assert not set(training["training_patients"]) & set(training["validation_patients"])
+    assert training["selection"].startswith("lowest reconstruction loss on normal validation")
+    assert manifest["thresholds"]["slice"] > 0 and manifest["thresholds"]["pixel"] > 0
+    assert manifest["calibration"]["centres"] and len(manifest["calibration"]["medians"]) == len(manifest["calibration"]["centres"])
+    assert manifest["validation_metrics"]["slice_auroc"] is not None
+    assert os.path.exists(log_path(trained_bundle_path)) and os.path.exists(checkpoint_path(trained_bundle_path))
+
+
+def _config(data, out, **changes):
+    values = dict(method="skipganomaly", data=data, out=out, input_size=32, epochs=50, batch_size=8, validation_fraction=0.3,
+                  seed=3, device="cpu", architecture=dict(TINY_ARCHITECTURE), checkpoint_every=4, quiet=True)
+    values.update(changes)
+    return FitConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    return write_phantom_dataset(tmp_path_factory.mktemp("small"), count=5, shape=(12, 32, 32))
+
+
+def _checkpoint_weights(out):
+    return torch.load(checkpoint_path(out), weights_only=True)["networks"]
+
+
+def test_fit_is_reproducible_and_resume_continues_exactly(small_dataset, tmp_path):
+    straight = str(tmp_path / "straight.safetensors")
+    fit(_config(small_dataset, straight, max_steps=12))
+    again = str(tmp_path / "again.safetensors")
+    fit(_config(small_dataset, again, max_steps=12))
+    for name, value in _checkpoint_weights(straight).items():
+        assert torch.equal(value, _checkpoint_weights(again)[name]), f"{name} differs between identical runs"
+
+    interrupted = str(tmp_path / "interrupted.safetensors")
+    fit(_config(small_dataset, interrupted, max_steps=8))
+    os.remove(interrupted)  # as if killed after the step-8 checkpoint, before the bundle
+    fit(_config(small_dataset, interrupted, max_steps=12, resume=True))
+    for name, value in _checkpoint_weights(straight).items():
+        assert torch.equal(value, _checkpoint_weights(interrupted)[name]), f"{name} differs after resume"
+    steps = [int(line.split(",")[0]) for line in open(log_path(interrupted)).read().splitlines()[1:]]
+    assert steps == list(range(1, 13)), "the loss log holds each step once"
+    straight_tensors, resumed_tensors = load_bundle(straight).tensors, load_bundle(interrupted).tensors
+    assert all(np.array_equal(straight_tensors[n], resumed_tensors[n]) for n in straight_tensors)
+
+
+def test_resume_without_checkpoint_is_an_error(small_dataset, tmp_path):
+    with pytest.raises(AnomalyDetectError, match="no checkpoint"):
+        fit(_config(small_dataset, str(tmp_path / "none.safetensors"), max_steps=2, resume=True))
+
+
+def test_fit_rejects_unwritable_output(small_dataset, tmp_path):
+    with pytest.raises(AnomalyDetectError, match="not writable|does not exist"):
+        fit(_config(small_dataset, str(tmp_path / "missing" / "m.safetensors"), max_steps=2))
+
+
+def test_evaluate_cli_writes_metrics_and_roc(trained_bundle_path, phantom_dataset, tmp_path, capsys):
+    out_json, roc = str(tmp_path / "metrics.json"), str(tmp_path / "roc.png")
+    code = trainer_main(["evaluate", "--model", trained_bundle_path, "--data", phantom_dataset, "--device", "cpu",
+                         "--out-json", out_json, "--roc-png", roc])
+    assert code == 0
+    metrics = json.load(open(out_json))
+    assert metrics["cases"] == 3, "only the bundle's validation patients are evaluated by default"
+    assert 0.0 <= metrics["slice_auroc"] <= 1.0 and 0.0 <= metrics["pixel_auroc"] <= 1.0
+    assert "best_dice_oracle" in " ".join(metrics)
+    assert os.path.getsize(roc) > 1000
+    assert "slice_auroc" in capsys.readouterr().out
+
+
+def test_trainer_cli_reports_errors_in_one_line(tmp_path, capsys):
+    code = trainer_main(["fit", "--method", "skipganomaly", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "m.safetensors")])
+    assert code == 2
+    assert "neither a folder nor a CSV" in capsys.readouterr().err

@@ -1,0 +1,30 @@
+"""Shared pieces of the LGG benchmark scripts: the protocol of ../shared/DATA.md.
+
+A slice counts when at least 10 % of its pixels exceed 20 (raw FLAIR); its label is
+``mask.any()``; pixel metrics run over brain pixels (FLAIR > 20).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+for path in (os.path.join(ROOT, "AnomalyDetect"), ROOT):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+BRAIN_RAW = 20.0
+MIN_BRAIN_FRACTION = 0.10
+
+
+def validation_cases(data: str, bundle):
+    """The cases of the bundle's held-out validation patients found in ``data``."""
+    from trainer.data import discover_cases
+
+    held_out = set(bundle.manifest["training"]["validation_patients"])
+    cases = [case for case in discover_cases(data) if case.patient in held_out]
+    if not cases:
+        raise SystemExit(f"None of the bundle's validation patients is in {data}.")
+    return cases

@@ -1,0 +1,1 @@
+"""Headless training and evaluation of AnomalyDetect models: ``python -m trainer --help``."""

@@ -1,0 +1,46 @@
+"""Fitting score calibration and thresholds on NORMAL validation slices, then validating.
+
+The level calibration and both thresholds see only slices labelled normal; the
+tumour labels of the validation patients enter only the reported metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence, Tuple
+
+import numpy as np
+from AnomalyDetectLib.pipeline import Detector
+from AnomalyDetectLib.scoring import LevelCalibration, normal_quantile_threshold
+
+from .data import Case
+from .evaluate import apply_calibration, compute_metrics, run_cases
+
+MAX_THRESHOLD_PIXELS = 2_000_000
+
+
+def calibrate_and_validate(manifest: Dict, networks, device: str, cases: Sequence[Case], slice_quantile: float,
+                           pixel_quantile: float, quiet: bool = False) -> Tuple[Dict, Dict, Dict]:
+    """(calibration config or None, thresholds, validation metrics)."""
+    detector = Detector(dict(manifest, calibration=None, thresholds={}), networks, device)
+    case_results = run_cases(detector, cases)
+    normal_levels, normal_scores, normal_pixels = [], [], []
+    for item in case_results:
+        normal = item.result.scored & (item.labels == 0)
+        normal_levels.append(item.result.levels[normal])
+        normal_scores.append(item.result.raw_slice_scores[normal])
+        normal_pixels.append(item.result.anomaly_map[normal][item.region[normal]])
+    levels, scores = np.concatenate(normal_levels), np.concatenate(normal_scores)
+    calibration = LevelCalibration.fit(levels, scores) if manifest["scoring"].get("level_calibration") else None
+    calibrated = calibration.apply(levels, scores) if calibration is not None else scores
+    pixels = np.concatenate(normal_pixels)
+    if pixels.size > MAX_THRESHOLD_PIXELS:
+        pixels = np.random.default_rng(0).choice(pixels, MAX_THRESHOLD_PIXELS, replace=False)
+    thresholds = {
+        "slice": normal_quantile_threshold(calibrated, slice_quantile),
+        "pixel": normal_quantile_threshold(pixels, pixel_quantile),
+        "slice_quantile_of_normal_validation": slice_quantile,
+        "pixel_quantile_of_normal_validation": pixel_quantile,
+    }
+    apply_calibration(case_results, calibration, thresholds["slice"])
+    metrics = compute_metrics(case_results, thresholds["pixel"], thresholds["slice"])
+    return (calibration.to_config() if calibration is not None else None), thresholds, metrics

@@ -1,0 +1,180 @@
+"""Finding training cases, splitting them by patient, and turning them into slices.
+
+A data source is one of:
+
+* a folder of volumes (NIfTI, NRRD, MetaImage, ...), each optionally with a mask
+  companion: ``<patient>_<anything>.nii.gz`` pairs with ``<patient>_mask.nii.gz``
+  (or ``<name>_mask.<ext>``). A volume without a mask is taken as entirely normal.
+* a folder with ``normal/`` and ``abnormal/`` sub-folders of 2D images (or volumes):
+  every file is a case labelled by its folder (image-level labels, no masks).
+* a CSV manifest with a header and columns ``image`` (required), ``mask``,
+  ``label`` (normal/abnormal or 0/1) and ``patient``; paths relative to the CSV.
+
+A slice's label is ``mask.any()`` over that slice when a mask exists, else the
+case label (0 when none). Only "counted" slices (foreground fraction at least
+``min_foreground_fraction``) are used.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from AnomalyDetectLib.errors import AnomalyDetectError, VolumeError
+from AnomalyDetectLib.preprocess import resize_slices
+from AnomalyDetectLib.scoring import relative_levels, scored_slices
+from AnomalyDetectLib.volume import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES, read_volume, volume_name
+
+
+@dataclass(frozen=True)
+class Case:
+    image: str
+    mask: Optional[str] = None
+    label: Optional[int] = None
+    patient: str = ""
+
+
+@dataclass
+class SliceSet:
+    """Counted slices of some cases, resized to the model input: ``images`` (n, S, S) in [0, 1]."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    case_indices: np.ndarray
+    slice_indices: np.ndarray
+    levels: np.ndarray
+    cases: List[Case] = field(default_factory=list)
+
+    def subset(self, keep: np.ndarray) -> SliceSet:
+        return SliceSet(self.images[keep], self.labels[keep], self.case_indices[keep], self.slice_indices[keep], self.levels[keep], self.cases)
+
+
+def _is_volume_file(name: str) -> bool:
+    lower = name.lower()
+    return any(lower.endswith(suffix) for suffix in VOLUME_SUFFIXES) and not os.path.basename(lower).startswith(".")
+
+
+def _mask_for(folder: str, file_name: str, files: Sequence[str]) -> Tuple[Optional[str], str]:
+    stem = volume_name(file_name)
+    suffix = file_name[len(stem):]
+    candidates = [f"{stem}_mask{suffix}"]
+    if "_" in stem:
+        patient = stem.rsplit("_", 1)[0]
+        candidates.append(f"{patient}_mask{suffix}")
+    else:
+        patient = stem
+    for candidate in candidates:
+        if candidate in files:
+            return os.path.join(folder, candidate), patient
+    return None, stem
+
+
+def discover_cases(source: str) -> List[Case]:
+    """All cases of a data folder or CSV manifest (see the module docstring)."""
+    if os.path.isfile(source) and source.lower().endswith(".csv"):
+        return _cases_from_csv(source)
+    if not os.path.isdir(source):
+        raise AnomalyDetectError(f"Training data '{source}' is neither a folder nor a CSV manifest.")
+    labelled = [(name, label) for name, label in (("normal", 0), ("abnormal", 1)) if os.path.isdir(os.path.join(source, name))]
+    cases: List[Case] = []
+    if labelled:
+        for name, label in labelled:
+            folder = os.path.join(source, name)
+            for file_name in sorted(os.listdir(folder)):
+                if _is_volume_file(file_name):
+                    cases.append(Case(os.path.join(folder, file_name), None, label, f"{name}/{volume_name(file_name)}"))
+    else:
+        files = sorted(os.listdir(source))
+        for file_name in files:
+            if not _is_volume_file(file_name) or volume_name(file_name).endswith("_mask"):
+                continue
+            mask, patient = _mask_for(source, file_name, files)
+            cases.append(Case(os.path.join(source, file_name), mask, None, patient))
+    if not cases:
+        raise AnomalyDetectError(f"No volumes or images found in '{source}'.")
+    return cases
+
+
+def _cases_from_csv(path: str) -> List[Case]:
+    folder = os.path.dirname(os.path.abspath(path))
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "image" not in rows[0]:
+        raise AnomalyDetectError(f"CSV manifest '{path}' needs a header with an 'image' column.")
+    cases = []
+    for number, row in enumerate(rows, start=2):
+        label_text = (row.get("label") or "").strip().lower()
+        if label_text in ("", None):
+            label = None
+        elif label_text in ("0", "normal"):
+            label = 0
+        elif label_text in ("1", "abnormal"):
+            label = 1
+        else:
+            raise AnomalyDetectError(f"'{path}' line {number}: label '{row['label']}' is not normal/abnormal/0/1.")
+        image = os.path.join(folder, row["image"])
+        mask = os.path.join(folder, row["mask"]) if row.get("mask") else None
+        cases.append(Case(image, mask, label, row.get("patient") or volume_name(row["image"])))
+    return cases
+
+
+def split_by_patient(cases: Sequence[Case], validation_fraction: float, seed: int) -> Tuple[List[Case], List[Case]]:
+    """Deterministic patient-level split: every slice of a patient lands on one side."""
+    patients = sorted({case.patient for case in cases})
+    if len(patients) < 2:
+        raise AnomalyDetectError("A patient-level validation split needs at least two patients.")
+
+    def rank(patient: str) -> str:
+        return hashlib.sha256(f"{seed}:{patient}".encode()).hexdigest()
+
+    ordered = sorted(patients, key=rank)
+    count = min(len(patients) - 1, max(1, int(round(validation_fraction * len(patients)))))
+    validation = set(ordered[:count])
+    return [c for c in cases if c.patient not in validation], [c for c in cases if c.patient in validation]
+
+
+def read_case(case: Case):
+    """(volume, per-voxel boolean mask or None, per-slice labels)."""
+    volume = read_volume(case.image)
+    mask = None
+    if case.mask:
+        mask = read_volume(case.mask, check=False).voxels > 0
+        if mask.shape != volume.shape:
+            raise VolumeError(f"Mask '{case.mask}' has shape {mask.shape}, but its image '{case.image}' has {volume.shape}.")
+        labels = mask.any(axis=(1, 2)).astype(np.int64)
+    else:
+        labels = np.full(volume.shape[0], case.label if case.label is not None else 0, dtype=np.int64)
+    return volume, mask, labels
+
+
+def load_slices(cases: Sequence[Case], normaliser, input_size: int, min_foreground_fraction: float, progress=None) -> SliceSet:
+    """Counted slices of ``cases``, normalised as the model will see them."""
+    images, labels, case_ids, slice_ids, levels = [], [], [], [], []
+    for index, case in enumerate(cases):
+        volume, _, slice_labels = read_case(case)
+        scale = normaliser.fit(volume.voxels)
+        fraction = normaliser.foreground(volume.voxels, scale).mean(axis=(1, 2))
+        counted = scored_slices(fraction, min_foreground_fraction)
+        if not counted.any():
+            continue
+        chosen = np.flatnonzero(counted)
+        images.append(resize_slices(scale.apply(volume.voxels[chosen]), input_size))
+        labels.append(slice_labels[chosen])
+        case_ids.append(np.full(len(chosen), index))
+        slice_ids.append(chosen)
+        levels.append(relative_levels(counted)[chosen])
+        if progress:
+            progress(index + 1, len(cases))
+    if not images:
+        raise AnomalyDetectError("No counted slices (enough foreground) in the training data.")
+    return SliceSet(
+        np.concatenate(images).astype(np.float32), np.concatenate(labels), np.concatenate(case_ids),
+        np.concatenate(slice_ids), np.concatenate(levels), list(cases),
+    )
+
+
+IMAGE_SUFFIXES = IMAGE_2D_SUFFIXES

@@ -1,0 +1,277 @@
+"""``python -m trainer fit``: train a method on normal slices and write a model bundle.
+
+Reproducibility: every random choice is derived from ``(seed, epoch)`` (slice order)
+or ``(seed, step)`` (augmentation), so a run resumed from a checkpoint follows
+exactly the path of an uninterrupted one on the CPU.
+
+Selection without anomalous labels: the kept weights are those with the lowest
+validation loss on NORMAL validation slices; thresholds and the level calibration
+are fitted on normal validation slices only. Tumour labels of the validation
+patients are used for one thing: the validation metrics reported in the manifest.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+from AnomalyDetectLib.bundle import save_bundle
+from AnomalyDetectLib.device import resolve_device
+from AnomalyDetectLib.errors import AnomalyDetectError
+from AnomalyDetectLib.models import get_method
+from AnomalyDetectLib.preprocess import CTWindow, MRPercentile
+from AnomalyDetectLib.scoring import DEFAULT_SCORING
+
+from .calibrate import calibrate_and_validate
+from .data import discover_cases, load_slices, split_by_patient
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FitConfig:
+    method: str
+    data: str
+    out: str
+    modality: str = "MR"
+    input_size: int = 64
+    epochs: int = 30
+    batch_size: int = 32
+    validation_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 200
+    resume: bool = False
+    max_steps: Optional[int] = None
+    architecture: Dict = field(default_factory=dict)
+    training: Dict = field(default_factory=dict)
+    scoring: Dict = field(default_factory=dict)
+    slice_quantile: float = 0.95
+    pixel_quantile: float = 0.99
+    threads: Optional[int] = None
+    quiet: bool = False
+
+
+def normaliser_for(modality: str):
+    modality = modality.upper()
+    if modality == "CT":
+        return CTWindow()
+    if modality == "MR":
+        return MRPercentile()
+    raise AnomalyDetectError(f"Unknown modality '{modality}'; use MR or CT.")
+
+
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Left–right flips, shifts of up to 3 pixels and ±10 % intensity scaling."""
+    batch = images.shape[0]
+    flip = torch.rand(batch, generator=generator) < 0.5
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    shifts = torch.randint(-3, 4, (2,), generator=generator).tolist()
+    images = torch.roll(images, shifts=shifts, dims=(-2, -1))
+    scale = 1.0 + 0.2 * (torch.rand(batch, 1, 1, 1, generator=generator) - 0.5)
+    return (images * scale).clamp(0.0, 1.0)
+
+
+def checkpoint_path(out: str) -> str:
+    return out + ".checkpoint.pt"
+
+
+def log_path(out: str) -> str:
+    return out + ".log.csv"
+
+
+def fit(config: FitConfig) -> Dict:
+    """Train, select, calibrate, validate and save; returns the manifest written."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out_folder = os.path.dirname(os.path.abspath(config.out))
+    if not os.path.isdir(out_folder) or not os.access(out_folder, os.W_OK):
+        raise AnomalyDetectError(f"Output folder '{out_folder}' does not exist or is not writable.")
+    method = get_method(config.method)
+    device = resolve_device(config.device)
+    normaliser = normaliser_for(config.modality)
+    scoring = {**DEFAULT_SCORING, "map": method.DEFAULT_MAP, **config.scoring}
+    if scoring["map"] not in method.MAPS:
+        raise AnomalyDetectError(f"Method {method.NAME} offers maps {method.MAPS}, not '{scoring['map']}'.")
+    architecture = dict(method.DEFAULT_ARCHITECTURE, input_size=config.input_size, **config.architecture)
+    training = dict(method.DEFAULT_TRAINING, **config.training)
+
+    cases = discover_cases(config.data)
+    train_cases, validation_cases = split_by_patient(cases, config.validation_fraction, config.seed)
+    started = time.perf_counter()
+    train_set = load_slices(train_cases, normaliser, config.input_size, scoring["min_foreground_fraction"])
+    validation_set = load_slices(validation_cases, normaliser, config.input_size, scoring["min_foreground_fraction"])
+    train_normal = train_set.subset(train_set.labels == 0)
+    validation_normal = validation_set.subset(validation_set.labels == 0)
+    if len(train_normal.images) < config.batch_size or len(validation_normal.images) == 0:
+        raise AnomalyDetectError(
+            f"Too few normal slices: {len(train_normal.images)} for training, {len(validation_normal.images)} for validation."
+        )
+    log = logger.info if config.quiet else print
+    log(f"{len(train_cases)} training and {len(validation_cases)} validation patients; "
+        f"{len(train_normal.images)} normal training slices, {len(validation_normal.images)} normal validation slices")
+
+    torch.manual_seed(config.seed)
+    networks = method.build_networks(architecture).to(device)
+    trainer = method.make_trainer(networks, training, device)
+    images = torch.from_numpy(train_normal.images)[:, None]
+    validation_images = torch.from_numpy(validation_normal.images)[:, None].to(device)
+    steps_per_epoch = len(images) // config.batch_size
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+
+    state = {"step": 0, "best_loss": float("inf"), "best_step": -1, "best_weights": None, "history": []}
+    if config.resume:
+        state = _load_checkpoint(config.out, networks, trainer, state)
+        log(f"Resumed from step {state['step']} of {total_steps}")
+    _truncate_log(log_path(config.out), state["step"])
+
+    progress = _progress_bar(total_steps, state["step"], config.quiet)
+    training_started = time.perf_counter()
+    step = state["step"]
+    while step < total_steps:
+        epoch, position = divmod(step, steps_per_epoch)
+        order = np.random.default_rng([config.seed, epoch]).permutation(len(images))
+        batch_indices = order[position * config.batch_size : (position + 1) * config.batch_size]
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        torch.manual_seed(config.seed * 1_000_003 + step)
+        batch = augment(images[batch_indices], generator).to(device)
+        losses = trainer.step(batch)
+        step += 1
+        row = {"step": step, "epoch": epoch, **losses}
+        if step % steps_per_epoch == 0 or step == total_steps:
+            row["validation_loss"] = _validation_loss(trainer, validation_images, config.batch_size)
+            if row["validation_loss"] < state["best_loss"]:
+                state.update(best_loss=row["validation_loss"], best_step=step, best_weights=copy.deepcopy(networks.state_dict()))
+        _append_log(log_path(config.out), row)
+        progress.update(1)
+        progress.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss_con", "loss_d", "validation_loss")})
+        state["step"] = step
+        if step % config.checkpoint_every == 0 or step == total_steps:
+            _save_checkpoint(config.out, networks, trainer, state)
+    progress.close()
+    training_seconds = time.perf_counter() - training_started
+
+    if state["best_weights"] is not None:
+        networks.load_state_dict(state["best_weights"])
+    networks.eval()
+    manifest = {
+        "method": method.NAME,
+        "architecture": architecture,
+        "input_size": config.input_size,
+        "channels": architecture.get("channels", 1),
+        "modality": config.modality.upper(),
+        "normalisation": normaliser.to_config(),
+        "scoring": scoring,
+        "thresholds": {},
+        "training": {
+            "data": os.path.abspath(config.data),
+            "training_patients": sorted({c.patient for c in train_cases}),
+            "validation_patients": sorted({c.patient for c in validation_cases}),
+            "normal_training_slices": int(len(train_normal.images)),
+            "normal_validation_slices": int(len(validation_normal.images)),
+            "epochs": config.epochs,
+            "steps": step,
+            "batch_size": config.batch_size,
+            "seed": config.seed,
+            "device": device,
+            "hyperparameters": training,
+            "selected_step": state["best_step"],
+            "selected_validation_loss": state["best_loss"],
+            "selection": "lowest reconstruction loss on normal validation slices",
+            "training_seconds": round(training_seconds, 1),
+            "data_seconds": round(training_started - started, 1),
+            "torch": torch.__version__,
+        },
+    }
+    calibration, thresholds, metrics = calibrate_and_validate(
+        manifest, networks, device, validation_cases, config.slice_quantile, config.pixel_quantile, quiet=config.quiet
+    )
+    manifest.update(calibration=calibration, thresholds=thresholds, validation_metrics=metrics)
+    tensors = {name: value.detach().cpu().numpy() for name, value in networks.state_dict().items()}
+    save_bundle(config.out, manifest, tensors, half_precision=True)
+    log(f"Saved {config.out}: " + json.dumps({k: metrics.get(k) for k in ("slice_auroc", "position_matched_auroc", "pixel_auroc")}))
+    return manifest
+
+
+def _validation_loss(trainer, images: torch.Tensor, batch_size: int) -> float:
+    losses = [trainer.validation_loss(images[s : s + batch_size]) * len(images[s : s + batch_size]) for s in range(0, len(images), batch_size)]
+    return float(sum(losses) / len(images))
+
+
+def _progress_bar(total: int, initial: int, quiet: bool):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        tqdm = None
+    if tqdm is None or quiet:
+        return _NoProgress()
+    return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+
+
+class _NoProgress:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, values):
+        pass
+
+    def close(self):
+        pass
+
+
+def _save_checkpoint(out: str, networks, trainer, state: Dict) -> None:
+    path = checkpoint_path(out)
+    payload = {"networks": networks.state_dict(), "trainer": trainer.state_dict(), "step": state["step"],
+               "best_loss": state["best_loss"], "best_step": state["best_step"], "best_weights": state["best_weights"] or {}}
+    temporary = path + ".partial"
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+
+
+def _load_checkpoint(out: str, networks, trainer, state: Dict) -> Dict:
+    path = checkpoint_path(out)
+    if not os.path.isfile(path):
+        raise AnomalyDetectError(f"--resume: no checkpoint at '{path}'.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        networks.load_state_dict(payload["networks"])
+        trainer.load_state_dict(payload["trainer"])
+    except (RuntimeError, KeyError, EOFError) as error:
+        raise AnomalyDetectError(f"Checkpoint '{path}' is corrupt or from another configuration: {str(error).splitlines()[0]}") from None
+    return dict(state, step=int(payload["step"]), best_loss=float(payload["best_loss"]), best_step=int(payload["best_step"]),
+                best_weights=payload["best_weights"] or None)
+
+
+def _append_log(path: str, row: Dict) -> None:
+    columns = ["step", "epoch", "loss_g", "loss_adv", "loss_con", "loss_lat", "loss_d", "validation_loss"]
+    extra = [k for k in row if k not in columns]
+    new_file = not os.path.exists(path)
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns + extra, extrasaction="ignore")
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _truncate_log(path: str, step: int) -> None:
+    """On resume, drop log rows written after the checkpoint (they will be redone)."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if step == 0:
+        os.remove(path)
+        return
+    kept: List = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) <= step]
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle).writerows(kept)
