@@ -467,10 +467,7 @@ class AnomalyDetectTest(ScriptedLoadableModuleTest):
         logic = AnomalyDetectLogic()
         if modelPath is None:
             modelPath = logic.defaultModelPath()
-            if modelPath is None:
-                logging.warning("AnomalyDetectTest: no model bundle given and none bundled; the detection test was skipped.")
-                self.delayDisplay("Skipped: no model bundle available")
-                return
+            self.assertIsNotNone(modelPath, "The bundled model (Resources/Models) is missing from this installation.")
 
         voxels = self.syntheticVolumeArray()
         ijkToRAS = self.syntheticIJKToRAS()

@@ -19,7 +19,11 @@ from conftest import ROOT
 
 @pytest.fixture()
 def phantom_file(tmp_path):
-    oblique = np.array([[-0.9, 0.0, 0.0, 10.0], [0.0, -0.9, 0.2, 20.0], [0.0, 0.0, 3.0, -5.0], [0, 0, 0, 1]])
+    angle = np.deg2rad(12.0)
+    rotation = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(angle), -np.sin(angle)], [0.0, np.sin(angle), np.cos(angle)]])
+    oblique = np.eye(4)
+    oblique[:3, :3] = rotation @ np.diag([-0.9, -0.9, 3.0])
+    oblique[:3, 3] = [10.0, 20.0, -5.0]
     volume, _ = make_head_phantom(seed=77, shape=(14, 48, 40), lesion=True, ijk_to_ras=oblique)
     path = str(tmp_path / "input" / "patient7_flair.nrrd")
     os.makedirs(os.path.dirname(path))

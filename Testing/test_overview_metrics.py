@@ -247,3 +247,9 @@ def test_plot_roc_writes_png(tmp_path):
         plot_roc([1, 1], [0.1, 0.2], tmp_path / "x.png", "single class")
     with pytest.raises(OutputError):
         plot_roc([0, 1], [0.1, 0.2], tmp_path / "missing" / "roc.png", "missing folder")
+
+
+def test_position_matched_handles_volumes_shorter_than_the_window():
+    result = position_matched([np.array([0, 1, 0]), np.array([1, 0])], [np.array([0.1, 0.9, 0.2]), np.array([0.8, 0.3])], window=5)
+    assert result["n_pos"] == 2 and result["n_neg"] == 3
+    assert result["auroc"] == 1.0

@@ -52,11 +52,16 @@ def test_csv_manifest(tmp_path, phantom_dataset):
 
 def test_split_is_by_patient_and_deterministic(phantom_dataset):
     cases = discover_cases(phantom_dataset)
-    train, validation = split_by_patient(cases, 0.3, seed=0)
+    train, validation, test = split_by_patient(cases, 0.3, seed=0)
     assert not {c.patient for c in train} & {c.patient for c in validation}
-    assert len(validation) == 3 and len(train) == 7
-    assert split_by_patient(cases, 0.3, seed=0) == (train, validation)
-    assert split_by_patient(cases, 0.3, seed=1) != (train, validation)
+    assert len(validation) == 3 and len(train) == 7 and test == []
+    assert split_by_patient(cases, 0.3, seed=0) == (train, validation, test)
+    assert split_by_patient(cases, 0.3, seed=1) != (train, validation, test)
+    train, validation, test = split_by_patient(cases, 0.2, seed=0, test_fraction=0.2)
+    assert (len(train), len(validation), len(test)) == (6, 2, 2)
+    assert len({c.patient for c in train} | {c.patient for c in validation} | {c.patient for c in test}) == 10
+    with pytest.raises(AnomalyDetectError, match="too few"):
+        split_by_patient(cases, 0.5, seed=0, test_fraction=0.5)
 
 
 def test_fitted_bundle_records_selection_and_thresholds(trained_bundle_path):
@@ -133,3 +138,20 @@ def test_trainer_cli_reports_errors_in_one_line(tmp_path, capsys):
     code = trainer_main(["fit", "--method", "skipganomaly", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "m.safetensors")])
     assert code == 2
     assert "neither a folder nor a CSV" in capsys.readouterr().err
+
+
+def test_calibrate_changes_scoring_but_not_weights(trained_bundle_path, phantom_dataset, tmp_path, capsys):
+    out = str(tmp_path / "recalibrated.safetensors")
+    code = trainer_main(["calibrate", "--model", trained_bundle_path, "--data", phantom_dataset, "--out", out,
+                         "--scoring", '{"map": "residual"}', "--device", "cpu"])
+    assert code == 0
+    original, recalibrated = load_bundle(trained_bundle_path), load_bundle(out)
+    assert recalibrated.manifest["scoring"]["map"] == "residual"
+    assert original.manifest["scoring"]["map"] != "residual"
+    assert recalibrated.manifest["thresholds"]["pixel"] != original.manifest["thresholds"]["pixel"]
+    assert recalibrated.manifest["training"] == original.manifest["training"]
+    for name, value in original.tensors.items():
+        np.testing.assert_array_equal(recalibrated.tensors[name], value)
+    assert '"map": "residual"' in capsys.readouterr().out
+    assert trainer_main(["calibrate", "--model", trained_bundle_path, "--data", phantom_dataset, "--out", out,
+                         "--scoring", '{"map": "colour"}']) == 2

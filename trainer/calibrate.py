@@ -12,7 +12,7 @@ import numpy as np
 from AnomalyDetectLib.pipeline import Detector
 from AnomalyDetectLib.scoring import LevelCalibration, normal_quantile_threshold
 
-from .data import Case
+from .data import Case, discover_cases
 from .evaluate import apply_calibration, compute_metrics, run_cases
 
 MAX_THRESHOLD_PIXELS = 2_000_000
@@ -44,3 +44,33 @@ def calibrate_and_validate(manifest: Dict, networks, device: str, cases: Sequenc
     apply_calibration(case_results, calibration, thresholds["slice"])
     metrics = compute_metrics(case_results, thresholds["pixel"], thresholds["slice"])
     return (calibration.to_config() if calibration is not None else None), thresholds, metrics
+
+
+def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: float, pixel_quantile: float, device: str = "auto") -> Dict:
+    """Refit a bundle's scoring settings, calibration and thresholds on its own validation patients.
+
+    The weights are copied unchanged; only the manifest's scoring, calibration, thresholds
+    and validation metrics change. The result is written to ``out`` (atomically).
+    """
+    from AnomalyDetectLib.bundle import load_bundle, save_bundle
+    from AnomalyDetectLib.device import resolve_device
+    from AnomalyDetectLib.errors import AnomalyDetectError
+
+    bundle = load_bundle(model)
+    manifest = dict(bundle.manifest)
+    manifest["scoring"] = dict(manifest["scoring"], **scoring)
+    if manifest["scoring"]["map"] not in bundle.method.MAPS:
+        raise AnomalyDetectError(f"Method {bundle.method.NAME} offers maps {bundle.method.MAPS}, not '{manifest['scoring']['map']}'.")
+    held_out = set(manifest.get("training", {}).get("validation_patients", []))
+    cases = [case for case in discover_cases(data) if case.patient in held_out]
+    if not cases:
+        raise AnomalyDetectError(f"None of the validation patients of '{model}' is in '{data}'.")
+    resolved = resolve_device(device)
+    calibration, thresholds, metrics = calibrate_and_validate(manifest, bundle.build_networks(resolved), resolved, cases,
+                                                              slice_quantile, pixel_quantile)
+    manifest.update(calibration=calibration, thresholds=thresholds, validation_metrics=metrics)
+    for key in ("weights_sha256", "format_version"):
+        manifest.pop(key, None)
+    half = any(array.dtype == np.float16 for array in bundle.tensors.values())
+    save_bundle(out, manifest, dict(bundle.tensors), half_precision=half)
+    return manifest

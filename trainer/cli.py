@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--epochs", type=int, default=30)
     fit.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for smoke runs)")
     fit.add_argument("--batch-size", type=int, default=32)
-    fit.add_argument("--validation-fraction", type=float, default=0.2, help="fraction of PATIENTS held out")
+    fit.add_argument("--validation-fraction", type=float, default=0.2, help="fraction of PATIENTS held out for selection and calibration")
+    fit.add_argument("--test-fraction", type=float, default=0.0, help="fraction of PATIENTS set aside untouched (evaluate --split test)")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     fit.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
@@ -50,11 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     fit.add_argument("--quiet", action="store_true")
 
+    calibrate = commands.add_parser("calibrate", help="refit scoring, level calibration and thresholds of a bundle without retraining")
+    calibrate.add_argument("--model", required=True)
+    calibrate.add_argument("--data", required=True, help="the data the bundle was trained on (its validation patients are used)")
+    calibrate.add_argument("--out", required=True, help="bundle file to write (may equal --model)")
+    calibrate.add_argument("--scoring", type=_json_dict, default={}, help='JSON overrides of scoring, e.g. \'{"map": "mgmsd"}\'')
+    calibrate.add_argument("--slice-quantile", type=float, default=0.95, help="slice threshold: this quantile of normal validation slices")
+    calibrate.add_argument("--pixel-quantile", type=float, default=0.99, help="pixel threshold: this quantile of normal validation pixels")
+    calibrate.add_argument("--device", default="auto")
+
     evaluate = commands.add_parser("evaluate", help="slice and pixel metrics of a bundle on labelled data")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--data", required=True)
-    evaluate.add_argument("--split", choices=["validation", "all"], default="validation",
-                          help="validation: only the patients the bundle held out (default when they are present); all: every case")
+    evaluate.add_argument("--split", choices=["validation", "test", "all"], default="validation",
+                          help="validation / test: only the patients the bundle held out for that purpose; all: every case")
     evaluate.add_argument("--foreground-raw", type=float, default=None,
                           help="count slices/pixels by raw intensity > this value (LGG protocol: 20) instead of the model's foreground")
     evaluate.add_argument("--device", default="auto")
@@ -71,16 +81,27 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             fit(FitConfig(
                 method=args.method, data=args.data, out=args.out, modality=args.modality, input_size=args.input_size,
-                epochs=args.epochs, batch_size=args.batch_size, validation_fraction=args.validation_fraction, seed=args.seed,
+                epochs=args.epochs, batch_size=args.batch_size, validation_fraction=args.validation_fraction,
+                test_fraction=args.test_fraction, seed=args.seed,
                 device=args.device, checkpoint_every=args.checkpoint_every, resume=args.resume, max_steps=args.max_steps,
                 architecture=args.architecture, training=args.training, scoring=args.scoring, threads=args.threads, quiet=args.quiet,
             ))
+        elif args.command == "calibrate":
+            _calibrate(args)
         else:
             _evaluate(args)
     except AnomalyDetectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _calibrate(args) -> None:
+    from .calibrate import recalibrate
+
+    manifest = recalibrate(args.model, args.data, args.out, args.scoring, args.slice_quantile, args.pixel_quantile, args.device)
+    keys = ("slice_auroc", "position_matched_auroc", "pixel_auroc", "pixel_dice")
+    print(json.dumps({"scoring": manifest["scoring"], **{k: manifest["validation_metrics"].get(k) for k in keys}}, indent=2))
 
 
 def _evaluate(args) -> None:
@@ -91,10 +112,12 @@ def _evaluate(args) -> None:
 
     bundle = load_bundle(args.model)
     cases = discover_cases(args.data)
-    held_out = set(bundle.manifest.get("training", {}).get("validation_patients", []))
-    if args.split == "validation" and held_out and any(c.patient in held_out for c in cases):
+    if args.split != "all":
+        held_out = set(bundle.manifest.get("training", {}).get(f"{args.split}_patients", []))
         cases = [c for c in cases if c.patient in held_out]
-        print(f"Evaluating the {len(cases)} cases of the bundle's validation patients")
+        if not cases:
+            raise AnomalyDetectError(f"None of the bundle's {args.split} patients is in '{args.data}'; use --split all.")
+        print(f"Evaluating the {len(cases)} cases of the bundle's {args.split} patients")
     else:
         print(f"Evaluating all {len(cases)} cases")
     result = evaluate(bundle, cases, args.out_json, args.roc_png, args.device, args.foreground_raw)

@@ -122,19 +122,34 @@ def _cases_from_csv(path: str) -> List[Case]:
     return cases
 
 
-def split_by_patient(cases: Sequence[Case], validation_fraction: float, seed: int) -> Tuple[List[Case], List[Case]]:
-    """Deterministic patient-level split: every slice of a patient lands on one side."""
+def split_by_patient(
+    cases: Sequence[Case], validation_fraction: float, seed: int, test_fraction: float = 0.0
+) -> Tuple[List[Case], List[Case], List[Case]]:
+    """Deterministic patient-level split into (training, validation, test) cases.
+
+    Every slice of a patient lands on one side. Test patients are never read by ``fit``:
+    they exist so that design choices made on validation results can be checked on
+    patients nobody looked at.
+    """
     patients = sorted({case.patient for case in cases})
-    if len(patients) < 2:
-        raise AnomalyDetectError("A patient-level validation split needs at least two patients.")
 
     def rank(patient: str) -> str:
         return hashlib.sha256(f"{seed}:{patient}".encode()).hexdigest()
 
     ordered = sorted(patients, key=rank)
-    count = min(len(patients) - 1, max(1, int(round(validation_fraction * len(patients)))))
-    validation = set(ordered[:count])
-    return [c for c in cases if c.patient not in validation], [c for c in cases if c.patient in validation]
+    validation_count = max(1, int(round(validation_fraction * len(patients))))
+    test_count = int(round(test_fraction * len(patients)))
+    if validation_count + test_count >= len(patients):
+        raise AnomalyDetectError(
+            f"{len(patients)} patients are too few for a validation fraction of {validation_fraction} and a test fraction of {test_fraction}."
+        )
+    validation = set(ordered[:validation_count])
+    test = set(ordered[validation_count : validation_count + test_count])
+    return (
+        [c for c in cases if c.patient not in validation and c.patient not in test],
+        [c for c in cases if c.patient in validation],
+        [c for c in cases if c.patient in test],
+    )
 
 
 def read_case(case: Case):

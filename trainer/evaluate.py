@@ -41,8 +41,7 @@ def run_cases(detector: Detector, cases: Sequence[Case], foreground_raw: Optiona
         if foreground_raw is not None:
             region = volume.voxels > foreground_raw
         else:
-            scale = detector.normaliser.fit(volume.voxels)
-            region = detector.normaliser.foreground(volume.voxels, scale)
+            region = detector.scoring_region(volume.voxels, detector.normaliser.fit(volume.voxels), volume.spacing)
         counted = region.mean(axis=(1, 2)) >= detector.scoring["min_foreground_fraction"]
         results.append(CaseResult(case, labels, mask, region, counted, result))
         if progress:

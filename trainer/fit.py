@@ -46,6 +46,7 @@ class FitConfig:
     epochs: int = 30
     batch_size: int = 32
     validation_fraction: float = 0.2
+    test_fraction: float = 0.0
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 200
@@ -105,7 +106,7 @@ def fit(config: FitConfig) -> Dict:
     training = dict(method.DEFAULT_TRAINING, **config.training)
 
     cases = discover_cases(config.data)
-    train_cases, validation_cases = split_by_patient(cases, config.validation_fraction, config.seed)
+    train_cases, validation_cases, test_cases = split_by_patient(cases, config.validation_fraction, config.seed, config.test_fraction)
     started = time.perf_counter()
     train_set = load_slices(train_cases, normaliser, config.input_size, scoring["min_foreground_fraction"])
     validation_set = load_slices(validation_cases, normaliser, config.input_size, scoring["min_foreground_fraction"])
@@ -116,7 +117,7 @@ def fit(config: FitConfig) -> Dict:
             f"Too few normal slices: {len(train_normal.images)} for training, {len(validation_normal.images)} for validation."
         )
     log = logger.info if config.quiet else print
-    log(f"{len(train_cases)} training and {len(validation_cases)} validation patients; "
+    log(f"{len(train_cases)} training, {len(validation_cases)} validation and {len(test_cases)} untouched test patients; "
         f"{len(train_normal.images)} normal training slices, {len(validation_normal.images)} normal validation slices")
 
     torch.manual_seed(config.seed)
@@ -177,6 +178,7 @@ def fit(config: FitConfig) -> Dict:
             "data": os.path.abspath(config.data),
             "training_patients": sorted({c.patient for c in train_cases}),
             "validation_patients": sorted({c.patient for c in validation_cases}),
+            "test_patients": sorted({c.patient for c in test_cases}),
             "normal_training_slices": int(len(train_normal.images)),
             "normal_validation_slices": int(len(validation_normal.images)),
             "epochs": config.epochs,

@@ -14,6 +14,7 @@ import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 
 __all__ = ["slice_metrics", "pixel_metrics", "position_matched", "plot_roc"]
 
@@ -250,7 +251,7 @@ def position_matched(
             continue
         used += 1
         # Normal slices within `window` of a tumour slice: dilate the tumour indicator.
-        near = np.convolve(y.astype(np.int64), np.ones(2 * window + 1, dtype=np.int64), mode="same") > 0
+        near = maximum_filter1d(y.astype(np.int8), size=2 * window + 1, mode="constant") > 0
         finite = np.isfinite(s)
         pos_scores.append(s[y & finite])
         neg_scores.append(s[near & ~y & finite])

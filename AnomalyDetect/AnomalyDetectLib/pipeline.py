@@ -29,7 +29,7 @@ import numpy as np
 from .bundle import ModelBundle
 from .device import resolve_device
 from .errors import Cancelled
-from .preprocess import normaliser_from_config, resize_masks, resize_slices, restore_slices
+from .preprocess import interior_mask, normaliser_from_config, resize_slices, restore_slices
 from .scoring import DEFAULT_SCORING, LevelCalibration, relative_levels, scored_slices, slice_scores
 from .volume import Volume, check_volume
 
@@ -128,15 +128,15 @@ class Detector:
             report(start / slices, f"Analysing slices {start + 1}–{min(start + batch_size, slices)} of {slices}")
             raw = voxels[start : start + batch_size]
             normalised = scale.apply(raw)
-            foreground = self.normaliser.foreground(raw, scale)
+            region = self.scoring_region(raw, scale, volume.spacing)
             model_input = resize_slices(normalised, self.input_size)
             with torch.no_grad():
                 tensor = torch.from_numpy(model_input)[:, None].to(self.device)
                 maps = self.method.anomaly_maps(self.networks, tensor, map_kind)[:, 0].float().cpu().numpy()
-            small_foreground = resize_masks(foreground, self.input_size)
-            batch_scores = slice_scores(maps, small_foreground, self.scoring["top_fraction"])
+            full_maps = restore_slices(maps, (rows, columns)) * region
+            batch_scores = slice_scores(full_maps, region, self.scoring["top_fraction"])
             raw_scores[start : start + len(raw)] = np.where(scored[start : start + len(raw)], batch_scores, 0.0)
-            anomaly_map[start : start + len(raw)] = restore_slices(maps, (rows, columns)) * foreground
+            anomaly_map[start : start + len(raw)] = full_maps
         report(1.0, "Scoring slices")
 
         if self.calibration is not None:
@@ -154,6 +154,11 @@ class Detector:
             anomaly_map, calibrated, raw_scores, scored, levels, flagged, volume_score, slice_threshold, map_threshold,
             str(self.device), timings, warnings,
         )
+
+    def scoring_region(self, raw: np.ndarray, scale, spacing_ijk) -> np.ndarray:
+        """Where maps count, for raw slices ``(n, rows, cols)``: filled foreground less the outer rim."""
+        foreground = self.normaliser.foreground(raw, scale)
+        return interior_mask(foreground, (spacing_ijk[1], spacing_ijk[0]), float(self.scoring["interior_erosion_mm"]))
 
     def _modality_warnings(self, volume: Volume) -> List[str]:
         expected = str(self.manifest.get("modality", "")).upper()

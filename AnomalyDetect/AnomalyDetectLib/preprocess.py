@@ -147,3 +147,23 @@ def restore_slices(maps: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
 def resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
     """Boolean masks resampled like :func:`resize_slices` (a pixel is in when ≥ half covered)."""
     return resize_slices(masks.astype(np.float32), size) >= 0.5
+
+
+def interior_mask(foreground: np.ndarray, spacing_rc_mm: Tuple[float, float], erosion_mm: float) -> np.ndarray:
+    """Foreground slices ``(n, rows, cols)`` with holes filled, minus a rim of ``erosion_mm``.
+
+    Holes are filled first so that dark structures inside the body (ventricles in FLAIR,
+    air in bowel) are not treated as outside. With ``erosion_mm`` > 0 the outer rim
+    (scalp and skull in head MR) is removed: pixels closer than that to the outside are
+    dropped. In-plane spacing ``(row, column)`` in mm makes the rim physical.
+    """
+    from scipy import ndimage
+
+    interior = np.empty_like(foreground, dtype=bool)
+    for index, mask in enumerate(foreground):
+        filled = ndimage.binary_fill_holes(mask)
+        if erosion_mm > 0 and filled.any():
+            distance = ndimage.distance_transform_edt(filled, sampling=spacing_rc_mm)
+            filled = distance > erosion_mm
+        interior[index] = filled
+    return interior

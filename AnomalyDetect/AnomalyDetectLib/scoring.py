@@ -1,7 +1,9 @@
 """From per-pixel anomaly maps to slice scores, level calibration and thresholds.
 
 Slice score: the mean of the top ``top_fraction`` of map values over the slice's
-foreground pixels (a robust maximum). Slices whose foreground covers less than
+scoring region (a robust maximum): the foreground with holes filled, less an outer rim
+of ``interior_erosion_mm`` (e.g. scalp and skull, which reconstruct poorly everywhere and
+would otherwise dominate every slice's score). The anomaly map is zero outside that region. Slices whose foreground covers less than
 ``min_foreground_fraction`` of the slice are not scored (score 0, ``scored`` False):
 they hold too little tissue for a meaningful score.
 
@@ -20,7 +22,13 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-DEFAULT_SCORING = {"map": "mgmsd", "top_fraction": 0.01, "min_foreground_fraction": 0.10, "level_calibration": True}
+DEFAULT_SCORING = {
+    "map": "mgmsd",
+    "top_fraction": 0.01,
+    "min_foreground_fraction": 0.10,
+    "level_calibration": True,
+    "interior_erosion_mm": 0.0,
+}
 
 
 def slice_scores(maps: np.ndarray, foreground: np.ndarray, top_fraction: float) -> np.ndarray:
