@@ -1,6 +1,6 @@
-"""Benchmark a bundle on the held-out validation patients of ../shared/data/lgg_flair.
+"""Benchmark a bundle on held-out patients (test by default) of ../shared/data/lgg_flair.
 
-    python docs/benchmarks/benchmark_lgg.py --data ../shared/data/lgg_flair [--model M] [--out-json F]
+    python docs/benchmarks/benchmark_lgg.py --data ../shared/data/lgg_flair [--split test|validation] [--model M] [--out-json F]
 
 Prints one markdown table row set: the bundle, and the trivial intensity baseline of
 ../shared/DATA.md on the same patients and protocol (FLAIR > 20 brain pixels, slices
@@ -70,15 +70,17 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--model", default=None)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--split", choices=["validation", "test"], default="test",
+                        help="test: patients set aside untouched (default); validation: the patients used for selection and calibration")
     parser.add_argument("--out-json", default=None)
     args = parser.parse_args()
     bundle = load_bundle(args.model or default_bundle_path())
-    cases = lgg_common.validation_cases(args.data, bundle)
+    cases = lgg_common.held_out_cases(args.data, bundle, args.split)
     model_metrics = evaluate(bundle, cases, device=args.device, foreground_raw=lgg_common.BRAIN_RAW)
     base = baseline(cases)
     training = bundle.manifest["training"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{len(cases)} validation patients, {model_metrics['counted_slices']} counted slices "
+    print(f"{len(cases)} {args.split} patients, {model_metrics['counted_slices']} counted slices "
           f"({model_metrics['tumour_slices']} with tumour); protocol of ../shared/DATA.md")
     print("| method | slice AUROC | slice AP | position-matched AUROC | pixel AUROC | pixel AP | Dice @ calibrated thr. "
           "| best Dice (oracle) | notes |")

@@ -19,12 +19,12 @@ BRAIN_RAW = 20.0
 MIN_BRAIN_FRACTION = 0.10
 
 
-def validation_cases(data: str, bundle):
-    """The cases of the bundle's held-out validation patients found in ``data``."""
+def held_out_cases(data: str, bundle, split: str = "validation"):
+    """The cases of the bundle's held-out ``validation`` or ``test`` patients found in ``data``."""
     from trainer.data import discover_cases
 
-    held_out = set(bundle.manifest["training"]["validation_patients"])
+    held_out = set(bundle.manifest["training"].get(f"{split}_patients", []))
     cases = [case for case in discover_cases(data) if case.patient in held_out]
     if not cases:
-        raise SystemExit(f"None of the bundle's validation patients is in {data}.")
+        raise SystemExit(f"None of the bundle's {split} patients is in {data}.")
     return cases

@@ -1,4 +1,4 @@
-"""CI smoke step: detect on one real LGG FLAIR volume held out from training; print its slice AUROC.
+"""CI smoke step: detect on one real LGG FLAIR volume of the bundle's untouched test patients; print its slice AUROC.
 
     python docs/benchmarks/smoke_real_volume.py --data ../shared/data/lgg_flair
 """
@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     args = parser.parse_args()
     bundle = load_bundle(default_bundle_path())
-    cases = lgg_common.validation_cases(args.data, bundle)
+    cases = lgg_common.held_out_cases(args.data, bundle, "test")
     # The held-out patient with the most tumour and normal slices gives the most informative single AUROC.
     best = None
     for case in cases:
