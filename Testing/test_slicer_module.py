@@ -1,4 +1,4 @@
-"""The Slicer module (AnomalyDetect/AnomalyDetect.py) run against a stand-in of Slicer's API.
+"""The Slicer module (AnomalyDetect/AnomalyDetect.py and AnomalyDetectSlicerLib/) run against a stand-in of Slicer's API.
 
 3D Slicer cannot run in CI, so ``Testing/slicer_standin`` provides ``slicer``, ``qt`` and
 ``ctk`` packages that mirror the parts of Slicer's Python API the module uses, on real
@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 STANDIN_DIR = REPO / "Testing" / "slicer_standin"
 MODULE_DIR = REPO / "AnomalyDetect"
 MODULE_FILE = MODULE_DIR / "AnomalyDetect.py"
+SLICER_LIB_DIR = MODULE_DIR / "AnomalyDetectSlicerLib"
 
 
 @pytest.fixture(scope="module")
@@ -106,11 +107,35 @@ def test_slicer_module_file_has_no_postponed_annotations():
     assert not futures
 
 
-def test_module_file_imports_no_torch_or_lib_at_file_scope():
-    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
+def _slicer_side_files():
+    """The module file and the Slicer-side package: what Slicer imports when it loads the module."""
+    return [MODULE_FILE] + sorted(SLICER_LIB_DIR.glob("*.py"))
+
+
+@pytest.mark.parametrize("path", _slicer_side_files(), ids=lambda p: str(p.relative_to(MODULE_DIR)))
+def test_module_files_import_no_torch_or_lib_at_file_scope(path):
+    # torch may not be installed in Slicer's Python yet: loading the module must not need it.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     top_level = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     top_level |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
     assert not top_level & {"torch", "AnomalyDetectLib", "numpy"}
+
+
+def test_module_file_only_delegates():
+    # House style: the module file declares the module and imports the rest from AnomalyDetectSlicerLib.
+    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
+    assert [node.name for node in tree.body if isinstance(node, ast.ClassDef)] == ["AnomalyDetect"]
+    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) < 100
+
+
+def test_core_library_does_not_import_the_slicer_side():
+    # AnomalyDetectLib runs without Slicer (CLI, trainer): it never imports slicer, qt, ctk or the Slicer-side package.
+    forbidden = {"slicer", "qt", "ctk", "AnomalyDetectSlicerLib"}
+    for path in (MODULE_DIR / "AnomalyDetectLib").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+        assert not imported & forbidden, f"{path.relative_to(MODULE_DIR)} imports {sorted(imported & forbidden)}"
 
 
 # --- the stand-in mirrors Slicer ---------------------------------------------------------------
@@ -380,11 +405,20 @@ def test_module_self_test_runs_in_standin(slicer_module, scene, tiny_bundle_path
 # --- CMake lists every Python file --------------------------------------------------------------
 
 
-def test_cmakelists_lists_every_library_file():
+def _cmake_python_scripts():
+    """The files listed in MODULE_PYTHON_SCRIPTS of AnomalyDetect/CMakeLists.txt, relative to MODULE_DIR."""
     text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
-    listed = set(re.findall(r"\$\{MODULE_NAME\}Lib/([\w/]+\.py)", text))
-    present = {str(p.relative_to(MODULE_DIR / "AnomalyDetectLib")) for p in (MODULE_DIR / "AnomalyDetectLib").rglob("*.py")
-               if "__pycache__" not in p.parts}
-    assert present - listed == set(), "Python files missing from AnomalyDetect/CMakeLists.txt"
-    assert listed - present == set(), "AnomalyDetect/CMakeLists.txt lists files that do not exist (CMake configure fails)"
-    assert "${MODULE_NAME}.py" in text and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text
+    block = re.search(r"set\(MODULE_PYTHON_SCRIPTS\s(.*?)\)", text, re.S)
+    assert block, "MODULE_PYTHON_SCRIPTS not found in AnomalyDetect/CMakeLists.txt"
+    entries = re.sub(r"#.*", "", block.group(1)).split()
+    return text, [entry.replace("${MODULE_NAME}", "AnomalyDetect") for entry in entries]
+
+
+def test_cmakelists_lists_every_python_file():
+    # Every .py file under AnomalyDetect/ (module file, AnomalyDetectLib, AnomalyDetectSlicerLib) is listed, and only those.
+    text, entries = _cmake_python_scripts()
+    present = {p.relative_to(MODULE_DIR).as_posix() for p in MODULE_DIR.rglob("*.py") if "__pycache__" not in p.parts}
+    assert present - set(entries) == set(), "Python files missing from AnomalyDetect/CMakeLists.txt (not installed with the extension)"
+    assert set(entries) - present == set(), "AnomalyDetect/CMakeLists.txt lists files that do not exist (CMake configure fails)"
+    assert len(entries) == len(set(entries)), "AnomalyDetect/CMakeLists.txt lists a file twice"
+    assert "AnomalyDetect.py" in entries and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text

@@ -11,6 +11,7 @@ import SimpleITK as sitk
 import torch
 from AnomalyDetectLib.bundle import load_bundle, read_manifest
 from AnomalyDetectLib.errors import AnomalyDetectError
+from AnomalyDetectLib.phantom import make_head_phantom
 from conftest import TINY_ARCHITECTURE, write_phantom_dataset
 
 from trainer.cli import main as trainer_main
@@ -155,3 +156,22 @@ def test_calibrate_changes_scoring_but_not_weights(trained_bundle_path, phantom_
     assert '"map": "residual"' in capsys.readouterr().out
     assert trainer_main(["calibrate", "--model", trained_bundle_path, "--data", phantom_dataset, "--out", out,
                          "--scoring", '{"map": "colour"}']) == 2
+
+
+def test_fit_and_detect_on_a_folder_of_2d_images(tmp_path):
+    """The input shape of a user with exported PNG slices: normal/ and abnormal/ folders."""
+    from AnomalyDetectLib.pipeline import detect
+    from AnomalyDetectLib.volume import read_volume
+
+    for label, lesion, count in (("normal", False, 10), ("abnormal", True, 4)):
+        (tmp_path / label).mkdir()
+        for seed in range(count):
+            volume, _ = make_head_phantom(seed=seed + (50 if lesion else 0), shape=(3, 40, 52), lesion=lesion)
+            sitk.WriteImage(sitk.GetImageFromArray(volume.voxels[1]), str(tmp_path / label / f"{seed}.png"))
+    out = str(tmp_path / "png_model.safetensors")
+    manifest = fit(_config(str(tmp_path), out, max_steps=6, batch_size=2))
+    assert manifest["training"]["normal_training_slices"] > 0
+    assert all(p.startswith(("normal/", "abnormal/")) for p in manifest["training"]["validation_patients"])
+    image = read_volume(str(tmp_path / "abnormal" / "0.png"))
+    result = detect(image, load_bundle(out), device="cpu")
+    assert result.anomaly_map.shape == (1, 40, 52) and result.slice_scores.shape == (1,)

@@ -13,21 +13,23 @@ and observers, storage nodes, undo, singletons, parameter nodes.
 
 from . import util  # noqa: F401  (slicer.util)
 from ._mirror import mirrors as _mirrors
-from ._mrml import (  # noqa: F401  (node classes exposed as slicer.vtkMRML*)
-    vtkMRMLDisplayableNode,
+from ._mrml_display_nodes import (  # noqa: F401  (node classes exposed as slicer.vtkMRML*)
     vtkMRMLDisplayNode,
+    vtkMRMLScalarVolumeDisplayNode,
+    vtkMRMLVolumeDisplayNode,
+)
+from ._mrml_nodes import (  # noqa: F401
+    vtkMRMLDisplayableNode,
     vtkMRMLLinearTransformNode,
     vtkMRMLNode,
-    vtkMRMLScalarVolumeDisplayNode,
     vtkMRMLScalarVolumeNode,
-    vtkMRMLScene,
     vtkMRMLStorableNode,
     vtkMRMLTableNode,
     vtkMRMLTransformableNode,
     vtkMRMLTransformNode,
-    vtkMRMLVolumeDisplayNode,
     vtkMRMLVolumeNode,
 )
+from ._mrml_scene import vtkMRMLScene  # noqa: F401
 
 
 @_mirrors("Base/QTCore/qSlicerCoreApplication.h (class qSlicerCoreApplication : public QApplication), as slicer.app")

@@ -1,4 +1,6 @@
-"""MRML scene and node classes of the stand-in, built on real VTK data objects.
+"""MRML data node classes of the stand-in (node base classes, transforms, volumes, tables),
+built on real VTK data objects. Display nodes are in ``_mrml_display_nodes``, the scene
+in ``_mrml_scene``.
 
 Only the members listed here exist; anything else raises AttributeError, like calling a
 method that Slicer's MRML classes do not have. Each member names the Slicer header it
@@ -10,13 +12,7 @@ singletons), but return values and argument order follow the C++ API as Python s
 import vtk
 
 from ._mirror import mirrors
-
-_NODE_CLASSES = {}
-
-
-def _register(cls):
-    _NODE_CLASSES[cls.__name__] = cls
-    return cls
+from ._mrml_scene import _register
 
 
 @mirrors("Libs/MRML/Core/vtkMRMLNode.h (class vtkMRMLNode : public vtkObject)")
@@ -234,88 +230,6 @@ class vtkMRMLScalarVolumeNode(vtkMRMLVolumeNode):
         self.SetAndObserveDisplayNodeID(displayNode.GetID())
 
 
-@mirrors("Libs/MRML/Core/vtkMRMLDisplayNode.h (class vtkMRMLDisplayNode : public vtkMRMLNode)")
-class vtkMRMLDisplayNode(vtkMRMLNode):
-    def __init__(self):
-        super().__init__()
-        self._colorNodeID = None
-        self._visibility = 1
-
-    @mirrors("Libs/MRML/Core/vtkMRMLDisplayNode.h: virtual void SetAndObserveColorNodeID(const char *ColorNodeID)")
-    def SetAndObserveColorNodeID(self, colorNodeID):
-        self._colorNodeID = None if colorNodeID is None else str(colorNodeID)
-
-    @mirrors("Libs/MRML/Core/vtkMRMLDisplayNode.h: vtkGetStringMacro(ColorNodeID)")
-    def GetColorNodeID(self):
-        return self._colorNodeID
-
-    @mirrors("Libs/MRML/Core/vtkMRMLDisplayNode.h: vtkSetMacro(Visibility, int)")
-    def SetVisibility(self, visibility):
-        self._visibility = int(visibility)
-
-    @mirrors("Libs/MRML/Core/vtkMRMLDisplayNode.h: vtkGetMacro(Visibility, int)")
-    def GetVisibility(self):
-        return self._visibility
-
-
-@mirrors("Libs/MRML/Core/vtkMRMLVolumeDisplayNode.h (class vtkMRMLVolumeDisplayNode : public vtkMRMLDisplayNode)")
-class vtkMRMLVolumeDisplayNode(vtkMRMLDisplayNode):
-    pass
-
-
-@_register
-@mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h (class vtkMRMLScalarVolumeDisplayNode : public vtkMRMLVolumeDisplayNode)")
-class vtkMRMLScalarVolumeDisplayNode(vtkMRMLVolumeDisplayNode):
-    def __init__(self):
-        super().__init__()
-        self._autoWindowLevel = 1
-        self._window = 256.0
-        self._level = 128.0
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: GetNodeTagName() returns \"VolumeDisplay\"")
-    def GetNodeTagName(self):
-        return "VolumeDisplay"
-
-    @mirrors(
-        "Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: void SetDefaultColorMap() override "
-        "(Grey table: vtkMRMLColorLogic::GetColorTableNodeID(vtkMRMLColorTableNode::Grey))"
-    )
-    def SetDefaultColorMap(self):
-        self.SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: vtkSetMacro(AutoWindowLevel, int)")
-    def SetAutoWindowLevel(self, autoWindowLevel):
-        self._autoWindowLevel = int(autoWindowLevel)
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: vtkGetMacro(AutoWindowLevel, int)")
-    def GetAutoWindowLevel(self):
-        return self._autoWindowLevel
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: virtual void SetWindowLevel(double window, double level)")
-    def SetWindowLevel(self, window, level):
-        self._window = float(window)
-        self._level = float(level)
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: void SetWindowLevelMinMax(double min, double max)")
-    def SetWindowLevelMinMax(self, min, max):
-        self.SetWindowLevel(float(max) - float(min), 0.5 * (float(min) + float(max)))
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: double GetWindow()")
-    def GetWindow(self):
-        return self._window
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: double GetLevel()")
-    def GetLevel(self):
-        return self._level
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: double GetWindowLevelMin()")
-    def GetWindowLevelMin(self):
-        return self._level - 0.5 * self._window
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScalarVolumeDisplayNode.h: double GetWindowLevelMax()")
-    def GetWindowLevelMax(self):
-        return self._level + 0.5 * self._window
-
 
 @_register
 @mirrors("Libs/MRML/Core/vtkMRMLTableNode.h (class vtkMRMLTableNode : public vtkMRMLStorableNode)")
@@ -367,110 +281,3 @@ class vtkMRMLTableNode(vtkMRMLStorableNode):
     def GetColumnDescription(self, columnName):
         return self._columnProperties.get((columnName, "description"), "")
 
-
-@mirrors("Libs/MRML/Core/vtkMRMLScene.h (class vtkMRMLScene : public vtkObject)")
-class vtkMRMLScene:
-    def __init__(self):
-        self._nodes = []
-
-    def _generateUniqueID(self, node):
-        # vtkMRMLScene::GenerateUniqueID: class name followed by a number.
-        number = 1
-        while self.GetNodeByID(f"{node.GetClassName()}{number}") is not None:
-            number += 1
-        return f"{node.GetClassName()}{number}"
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: std::string GenerateUniqueName(const std::string& baseName)")
-    def GenerateUniqueName(self, baseName):
-        names = {node.GetName() for node in self._nodes}
-        if baseName not in names:
-            return baseName
-        number = 1
-        while f"{baseName}_{number}" in names:
-            number += 1
-        return f"{baseName}_{number}"
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode* AddNode(vtkMRMLNode *nodeToAdd) (body: vtkMRMLScene.cxx AddNodeNoNotify)")
-    def AddNode(self, nodeToAdd):
-        if nodeToAdd is None:
-            return None
-        if nodeToAdd in self._nodes:
-            return nodeToAdd  # Slicer warns "already added"
-        if not nodeToAdd.GetID() or self.GetNodeByID(nodeToAdd.GetID()) is not None:
-            nodeToAdd._id = self._generateUniqueID(nodeToAdd)
-        if not nodeToAdd.GetName():
-            nodeToAdd.SetName(self.GenerateUniqueName(nodeToAdd.GetNodeTagName()))
-        nodeToAdd._scene = self
-        self._nodes.append(nodeToAdd)
-        return nodeToAdd
-
-    @mirrors(
-        "Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode* AddNewNodeByClass(std::string className, std::string nodeBaseName = \"\") "
-        "(body: vtkMRMLScene.cxx, sets the name as given, returns NULL for an unknown class)"
-    )
-    def AddNewNodeByClass(self, className, nodeBaseName=""):
-        cls = _NODE_CLASSES.get(className)
-        if cls is None:
-            return None
-        node = cls()
-        if nodeBaseName:
-            node.SetName(nodeBaseName)
-        return self.AddNode(node)
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: void RemoveNode(vtkMRMLNode *n)")
-    def RemoveNode(self, n):
-        if n is None or n not in self._nodes:
-            return
-        self._nodes.remove(n)
-        n._scene = None
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: void Clear(int removeSingletons=0)")
-    def Clear(self, removeSingletons=0):
-        for node in list(self._nodes):
-            self.RemoveNode(node)
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode *GetNodeByID(const char* name)")
-    def GetNodeByID(self, name):
-        for node in self._nodes:
-            if node.GetID() == name:
-                return node
-        return None
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: int GetNumberOfNodes()")
-    def GetNumberOfNodes(self):
-        return len(self._nodes)
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode* GetNthNode(int n)")
-    def GetNthNode(self, n):
-        return self._nodes[n] if 0 <= n < len(self._nodes) else None
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode *GetFirstNodeByName(const char* name)")
-    def GetFirstNodeByName(self, name):
-        return self.GetFirstNode(name)
-
-    @mirrors(
-        "Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode *GetFirstNode(const char* byName = nullptr, const char* byClass = nullptr, "
-        "const int* byHideFromEditors = nullptr, bool exactNameMatch = true)"
-    )
-    def GetFirstNode(self, byName=None, byClass=None, byHideFromEditors=None, exactNameMatch=True):
-        for node in self._nodes:
-            name = node.GetName() or ""
-            if byName is not None and not (name == byName if exactNameMatch else name.startswith(byName)):
-                continue
-            if byClass is not None and not node.IsA(byClass):
-                continue
-            return node  # byHideFromEditors: the stand-in has no hidden nodes
-        return None
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: int GetNumberOfNodesByClass(const char* className)")
-    def GetNumberOfNodesByClass(self, className):
-        return sum(1 for node in self._nodes if node.IsA(className))
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode* GetNthNodeByClass(int n, const char* className)")
-    def GetNthNodeByClass(self, n, className):
-        nodes = [node for node in self._nodes if node.IsA(className)]
-        return nodes[n] if 0 <= n < len(nodes) else None
-
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode* GetFirstNodeByClass(const char* className)")
-    def GetFirstNodeByClass(self, className):
-        return self.GetNthNodeByClass(0, className)
