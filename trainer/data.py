@@ -27,7 +27,7 @@ import numpy as np
 from AnomalyDetectLib.errors import AnomalyDetectError, VolumeError
 from AnomalyDetectLib.preprocess import resize_slices
 from AnomalyDetectLib.scoring import relative_levels, scored_slices
-from AnomalyDetectLib.volume import IMAGE_2D_SUFFIXES, VOLUME_SUFFIXES, read_volume, volume_name
+from AnomalyDetectLib.volume import VOLUME_SUFFIXES, read_volume, volume_name
 
 
 @dataclass(frozen=True)
@@ -191,5 +191,3 @@ def load_slices(cases: Sequence[Case], normaliser, input_size: int, min_foregrou
         np.concatenate(slice_ids), np.concatenate(levels), list(cases),
     )
 
-
-IMAGE_SUFFIXES = IMAGE_2D_SUFFIXES

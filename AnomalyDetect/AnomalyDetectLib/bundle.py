@@ -27,7 +27,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 
@@ -229,8 +229,3 @@ def describe(manifest: Dict) -> str:
     if metrics.get("slice_auroc") is not None:
         parts.append(f"validation slice AUROC {metrics['slice_auroc']:.3f}")
     return ", ".join(parts)
-
-
-def manifest_summary(manifest: Dict, keys: Optional[tuple] = None) -> Dict:
-    keys = keys or ("method", "modality", "input_size", "channels", "scoring", "thresholds", "training", "validation_metrics")
-    return {key: manifest.get(key) for key in keys}

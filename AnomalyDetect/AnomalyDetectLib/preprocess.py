@@ -107,10 +107,6 @@ def normaliser_from_config(config: Dict):
     return cls(**config)
 
 
-def square_pad_shape(rows: int, columns: int) -> int:
-    return max(rows, columns)
-
-
 def resize_slices(slices: np.ndarray, size: int) -> np.ndarray:
     """Resample ``(n, rows, cols)`` slices to ``(n, size, size)``.
 
@@ -121,7 +117,7 @@ def resize_slices(slices: np.ndarray, size: int) -> np.ndarray:
     import torch.nn.functional as F
 
     n, rows, columns = slices.shape
-    side = square_pad_shape(rows, columns)
+    side = max(rows, columns)
     padded = np.zeros((n, side, side), dtype=np.float32)
     padded[:, :rows, :columns] = slices
     tensor = torch.from_numpy(padded)[:, None]
@@ -137,16 +133,11 @@ def restore_slices(maps: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     import torch.nn.functional as F
 
     rows, columns = shape
-    side = square_pad_shape(rows, columns)
+    side = max(rows, columns)
     tensor = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
     if tensor.shape[-1] != side:
         tensor = F.interpolate(tensor, size=(side, side), mode="bilinear", align_corners=False)
     return tensor[:, 0, :rows, :columns].numpy()
-
-
-def resize_masks(masks: np.ndarray, size: int) -> np.ndarray:
-    """Boolean masks resampled like :func:`resize_slices` (a pixel is in when ≥ half covered)."""
-    return resize_slices(masks.astype(np.float32), size) >= 0.5
 
 
 def interior_mask(foreground: np.ndarray, spacing_rc_mm: Tuple[float, float], erosion_mm: float) -> np.ndarray:
