@@ -122,13 +122,11 @@ def fit(config: FitConfig) -> Dict:
 
     torch.manual_seed(config.seed)
     networks = method.build_networks(architecture).to(device)
-    trainer = method.make_trainer(networks, training, device)
+    trainer = method.make_trainer(networks, training, device, total_steps=_planned_steps(config, len(train_normal.images)))
     images = torch.from_numpy(train_normal.images)[:, None]
     validation_images = torch.from_numpy(validation_normal.images)[:, None].to(device)
     steps_per_epoch = len(images) // config.batch_size
-    total_steps = config.epochs * steps_per_epoch
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
+    total_steps = _planned_steps(config, len(images))
 
     state = {"step": 0, "best_loss": float("inf"), "best_step": -1, "best_weights": None, "history": []}
     if config.resume:
@@ -203,6 +201,11 @@ def fit(config: FitConfig) -> Dict:
     save_bundle(config.out, manifest, tensors, half_precision=True)
     log(f"Saved {config.out}: " + json.dumps({k: metrics.get(k) for k in ("slice_auroc", "position_matched_auroc", "pixel_auroc")}))
     return manifest
+
+
+def _planned_steps(config: FitConfig, slices: int) -> int:
+    total = config.epochs * (slices // config.batch_size)
+    return min(total, config.max_steps) if config.max_steps is not None else total
 
 
 def _validation_loss(trainer, images: torch.Tensor, batch_size: int) -> float:

@@ -132,9 +132,13 @@ class Detector:
             model_input = resize_slices(normalised, self.input_size)
             with torch.no_grad():
                 tensor = torch.from_numpy(model_input)[:, None].to(self.device)
-                maps = self.method.anomaly_maps(self.networks, tensor, map_kind)[:, 0].float().cpu().numpy()
+                maps, image_scores = self.method.analyse(self.networks, tensor, map_kind)
+                maps = maps[:, 0].float().cpu().numpy()
             full_maps = restore_slices(maps, (rows, columns)) * region
-            batch_scores = slice_scores(full_maps, region, self.scoring["top_fraction"])
+            if self.scoring["slice_score"] == "image" and image_scores is not None:
+                batch_scores = image_scores.double().cpu().numpy()
+            else:
+                batch_scores = slice_scores(full_maps, region, self.scoring["top_fraction"])
             raw_scores[start : start + len(raw)] = np.where(scored[start : start + len(raw)], batch_scores, 0.0)
             anomaly_map[start : start + len(raw)] = full_maps
         report(1.0, "Scoring slices")

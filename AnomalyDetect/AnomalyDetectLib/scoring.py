@@ -28,6 +28,7 @@ DEFAULT_SCORING = {
     "min_foreground_fraction": 0.10,
     "level_calibration": True,
     "interior_erosion_mm": 0.0,
+    "slice_score": "map",
 }
 
 

@@ -5,12 +5,20 @@ A method object (``METHOD`` in the method's package) has:
 * ``NAME``; ``DEFAULT_ARCHITECTURE`` and ``DEFAULT_TRAINING`` (dicts saved in bundles);
   ``MAPS`` (the anomaly maps it can produce) and ``DEFAULT_MAP``;
 * ``build_networks(architecture) -> torch.nn.ModuleDict``;
-* ``anomaly_maps(networks, images, map_kind) -> (B, 1, H, W)`` for images
-  ``(B, C, H, W)`` in [0, 1], higher = more anomalous;
-* ``make_trainer(networks, training, device) -> trainer`` whose ``step(images)``
-  returns a dict of float losses, ``validation_loss(images)`` a float computed on
-  normal images only (used for checkpoint selection), and ``state_dict()`` /
-  ``load_state_dict()`` for the optimisers.
+* ``analyse(networks, images, map_kind) -> (maps, image_scores)`` for images
+  ``(B, C, H, W)`` in [0, 1]: ``maps`` ``(B, 1, H, W)``, higher = more anomalous, and
+  ``image_scores`` ``(B,)`` (the method's own per-image score, e.g. GANomaly's
+  ‖z − ẑ‖²) or None. It is called under ``torch.no_grad()``; a method that needs
+  gradients at test time (AnoGAN's latent search) enables them itself and must leave
+  network weights untouched. Networks are in eval mode.
+* ``make_trainer(networks, training, device, total_steps) -> trainer`` whose
+  ``step(images)`` returns a dict of float losses, ``validation_loss(images)`` a float
+  computed on normal images only (used for checkpoint selection), and
+  ``state_dict()`` / ``load_state_dict()`` for the optimisers (tensors and plain
+  Python values only: checkpoints load with ``torch.load(weights_only=True)``).
+
+Slice scores come from the maps (``scoring["slice_score"] == "map"``, the mean of the
+top fraction over the scoring region) or from ``image_scores`` (``"image"``).
 """
 
 from __future__ import annotations

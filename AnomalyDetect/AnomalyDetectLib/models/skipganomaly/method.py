@@ -41,10 +41,16 @@ class SkipGANomaly:
         return networks
 
     @torch.no_grad()
-    def anomaly_maps(self, networks: nn.ModuleDict, images: torch.Tensor, map_kind: str) -> torch.Tensor:
-        return reconstruction_map(images, networks["generator"](images), map_kind)
+    def analyse(self, networks: nn.ModuleDict, images: torch.Tensor, map_kind: str):
+        """Maps, and the paper's score 0.9·mean|x − x̂| + 0.1·mean|f(x) − f(x̂)| per image."""
+        reconstructions = networks["generator"](images)
+        _, features_real = networks["discriminator"](images)
+        _, features_fake = networks["discriminator"](reconstructions)
+        residual = (images - reconstructions).abs().flatten(1).mean(1)
+        image_scores = 0.9 * residual + 0.1 * (features_real - features_fake).abs().flatten(1).mean(1)
+        return reconstruction_map(images, reconstructions, map_kind), image_scores
 
-    def make_trainer(self, networks: nn.ModuleDict, training: Dict, device) -> SkipGANomalyTrainer:
+    def make_trainer(self, networks: nn.ModuleDict, training: Dict, device, total_steps: int = 0) -> SkipGANomalyTrainer:
         return SkipGANomalyTrainer(networks, dict(self.DEFAULT_TRAINING, **training), device)
 
 
