@@ -1,7 +1,9 @@
-"""Command line of the trainer: ``fit`` and ``evaluate``.
+"""Command line of the trainer: ``fit``, ``calibrate``, ``evaluate`` and ``benchmark``.
 
     python -m trainer fit --method skipganomaly --data DIR --out model.safetensors
+    torchrun --nproc_per_node 4 -m trainer fit ...          # the same, data-parallel (trainer/distributed.py)
     python -m trainer evaluate --model model.safetensors --data DIR --out-json metrics.json
+    python -m trainer benchmark --methods skipganomaly,ganomaly --data DIR --budget-minutes 20 --out-json F --out-markdown F
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--input-size", type=int, default=64)
     fit.add_argument("--epochs", type=int, default=30)
     fit.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for smoke runs)")
-    fit.add_argument("--batch-size", type=int, default=32)
+    fit.add_argument("--max-minutes", type=float, default=None, help="stop training cleanly once this much training time is spent")
+    fit.add_argument("--batch-size", type=int, default=32, help="slices per step (per process under torchrun)")
     fit.add_argument("--validation-fraction", type=float, default=0.2, help="fraction of PATIENTS held out for selection and calibration")
     fit.add_argument("--test-fraction", type=float, default=0.0, help="fraction of PATIENTS set aside untouched (evaluate --split test)")
     fit.add_argument("--seed", type=int, default=0)
@@ -70,6 +73,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out-json", default=None)
     evaluate.add_argument("--roc-png", default=None)
+
+    benchmark = commands.add_parser("benchmark", help="train several methods under one budget and compare them on test patients")
+    benchmark.add_argument("--methods", required=True, help="comma-separated, e.g. skipganomaly,ganomaly")
+    benchmark.add_argument("--data", required=True)
+    benchmark.add_argument("--out-json", required=True)
+    benchmark.add_argument("--out-markdown", required=True)
+    benchmark.add_argument("--epochs", type=int, default=None, help="epochs per method (default 30, or unlimited with --budget-minutes)")
+    benchmark.add_argument("--budget-minutes", type=float, default=None, help="wall-clock cap on each method's training")
+    benchmark.add_argument("--max-steps", type=int, default=None, help="cap on each method's steps (smoke runs)")
+    benchmark.add_argument("--foreground-raw", type=float, default=None, help="count slices/pixels by raw intensity > this (LGG: 20)")
+    benchmark.add_argument("--overrides", default=None,
+                           help="JSON file (or inline object) mapping method → {architecture, training, scoring, input_size, batch_size}")
+    benchmark.add_argument("--validation-fraction", type=float, default=0.2)
+    benchmark.add_argument("--test-fraction", type=float, default=0.2)
+    benchmark.add_argument("--seed", type=int, default=0)
+    benchmark.add_argument("--input-size", type=int, default=64)
+    benchmark.add_argument("--batch-size", type=int, default=32)
+    benchmark.add_argument("--device", default="auto")
+    benchmark.add_argument("--threads", type=int, default=None)
+    benchmark.add_argument("--work-dir", default=None, help="where the bundles go (default: beside --out-json)")
+    benchmark.add_argument("--quiet", action="store_true")
     return parser
 
 
@@ -82,18 +106,38 @@ def main(argv: Optional[List[str]] = None) -> int:
             fit(FitConfig(
                 method=args.method, data=args.data, out=args.out, modality=args.modality, input_size=args.input_size,
                 epochs=args.epochs, batch_size=args.batch_size, validation_fraction=args.validation_fraction,
-                test_fraction=args.test_fraction, seed=args.seed,
-                device=args.device, checkpoint_every=args.checkpoint_every, resume=args.resume, max_steps=args.max_steps,
+                test_fraction=args.test_fraction, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+                resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
                 architecture=args.architecture, training=args.training, scoring=args.scoring, threads=args.threads, quiet=args.quiet,
             ))
         elif args.command == "calibrate":
             _calibrate(args)
+        elif args.command == "benchmark":
+            return _benchmark(args, argv)
         else:
             _evaluate(args)
     except AnomalyDetectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _benchmark(args, argv: Optional[List[str]]) -> int:
+    import shlex
+
+    from .benchmark import BenchmarkConfig, failed_methods, load_overrides, run_benchmark
+
+    command = "python -m trainer " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    result = run_benchmark(BenchmarkConfig(
+        methods=[name.strip() for name in args.methods.split(",") if name.strip()], data=args.data, out_json=args.out_json,
+        out_markdown=args.out_markdown, epochs=args.epochs, budget_minutes=args.budget_minutes, max_steps=args.max_steps,
+        foreground_raw=args.foreground_raw, overrides=load_overrides(args.overrides), validation_fraction=args.validation_fraction,
+        test_fraction=args.test_fraction, seed=args.seed, input_size=args.input_size, batch_size=args.batch_size,
+        device=args.device, threads=args.threads, work_dir=args.work_dir, quiet=args.quiet, command=command,
+    ))
+    failed = failed_methods(result)
+    print(f"Wrote {args.out_markdown} and {args.out_json}" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 def _calibrate(args) -> None:

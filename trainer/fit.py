@@ -4,6 +4,14 @@ Reproducibility: every random choice is derived from ``(seed, epoch)`` (slice or
 or ``(seed, step)`` (augmentation), so a run resumed from a checkpoint follows
 exactly the path of an uninterrupted one on the CPU.
 
+Multi-process training: the same command runs under ``torchrun`` (see
+:mod:`trainer.distributed`); ranks share each epoch's slice order, gradients are
+all-reduced, and only rank 0 writes the log, checkpoints and the bundle.
+
+Time budget: ``max_minutes`` stops training cleanly after the step that spends it
+(validated and checkpointed like a final step); resumed runs count the time before the
+checkpoint too. The manifest records the budget and whether it stopped training.
+
 Selection without anomalous labels: the kept weights are those with the lowest
 validation loss on NORMAL validation slices; thresholds and the level calibration
 are fitted on normal validation slices only. Tumour labels of the validation
@@ -30,6 +38,7 @@ from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.preprocess import CTWindow, MRPercentile
 from AnomalyDetectLib.scoring import DEFAULT_SCORING
 
+from . import distributed
 from .calibrate import calibrate_and_validate
 from .data import discover_cases, load_slices, split_by_patient
 
@@ -52,6 +61,7 @@ class FitConfig:
     checkpoint_every: int = 200
     resume: bool = False
     max_steps: Optional[int] = None
+    max_minutes: Optional[float] = None
     architecture: Dict = field(default_factory=dict)
     training: Dict = field(default_factory=dict)
     scoring: Dict = field(default_factory=dict)
@@ -90,14 +100,27 @@ def log_path(out: str) -> str:
 
 
 def fit(config: FitConfig) -> Dict:
-    """Train, select, calibrate, validate and save; returns the manifest written."""
+    """Train, select, calibrate, validate and save; returns the manifest written.
+
+    Under torchrun every rank calls this; ranks other than 0 write nothing and return the
+    manifest without calibration, thresholds or metrics.
+    """
     if config.threads:
         torch.set_num_threads(config.threads)
+    context = distributed.setup(resolve_device(config.device))
+    try:
+        return _fit(config, context)
+    finally:
+        context.close()
+
+
+def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     out_folder = os.path.dirname(os.path.abspath(config.out))
-    if not os.path.isdir(out_folder) or not os.access(out_folder, os.W_OK):
+    writable = os.path.isdir(out_folder) and os.access(out_folder, os.W_OK)
+    if not context.agree(writable):  # rank 0's verdict: only rank 0 writes there
         raise AnomalyDetectError(f"Output folder '{out_folder}' does not exist or is not writable.")
     method = get_method(config.method)
-    device = resolve_device(config.device)
+    device = context.device
     normaliser = normaliser_for(config.modality)
     scoring = {**DEFAULT_SCORING, "map": method.DEFAULT_MAP, **config.scoring}
     if scoring["map"] not in method.MAPS:
@@ -112,53 +135,44 @@ def fit(config: FitConfig) -> Dict:
     validation_set = load_slices(validation_cases, normaliser, config.input_size, scoring["min_foreground_fraction"])
     train_normal = train_set.subset(train_set.labels == 0)
     validation_normal = validation_set.subset(validation_set.labels == 0)
-    if len(train_normal.images) < config.batch_size or len(validation_normal.images) == 0:
+    slices_per_rank = context.shard_size(len(train_normal.images))
+    if slices_per_rank < config.batch_size or len(validation_normal.images) == 0:
+        share = f" ({slices_per_rank} per rank of {context.world_size})" if context.enabled else ""
         raise AnomalyDetectError(
-            f"Too few normal slices: {len(train_normal.images)} for training, {len(validation_normal.images)} for validation."
+            f"Too few normal slices: {len(train_normal.images)}{share} for training, {len(validation_normal.images)} for validation."
         )
-    log = logger.info if config.quiet else print
+    log = logger.info if config.quiet or not context.is_main else print
     log(f"{len(train_cases)} training, {len(validation_cases)} validation and {len(test_cases)} untouched test patients; "
         f"{len(train_normal.images)} normal training slices, {len(validation_normal.images)} normal validation slices")
+    if context.enabled:
+        log(f"{context.world_size} processes ({context.backend}), batch {config.batch_size} per process")
 
     torch.manual_seed(config.seed)
     networks = method.build_networks(architecture).to(device)
-    trainer = method.make_trainer(networks, training, device, total_steps=_planned_steps(config, len(train_normal.images)))
+    total_steps = _planned_steps(config, slices_per_rank)
+    trainer = method.make_trainer(context.training_view(networks), training, device, total_steps=total_steps)
+    context.guard_optimisers(trainer)
     images = torch.from_numpy(train_normal.images)[:, None]
-    validation_images = torch.from_numpy(validation_normal.images)[:, None].to(device)
-    steps_per_epoch = len(images) // config.batch_size
-    total_steps = _planned_steps(config, len(images))
+    # Each rank validates its share of the slices; the losses are averaged over all of them.
+    validation_images = torch.from_numpy(validation_normal.images[context.rank :: context.world_size])[:, None].to(device)
 
-    state = {"step": 0, "best_loss": float("inf"), "best_step": -1, "best_weights": None, "history": []}
+    state = {"step": 0, "best_loss": float("inf"), "best_step": -1, "best_weights": None, "history": [], "training_seconds": 0.0}
     if config.resume:
-        state = _load_checkpoint(config.out, networks, trainer, state)
+        state = _load_checkpoint(config.out, networks, trainer, state, context.world_size)
         log(f"Resumed from step {state['step']} of {total_steps}")
-    _truncate_log(log_path(config.out), state["step"])
+    if context.is_main:
+        _truncate_log(log_path(config.out), state["step"])
 
-    progress = _progress_bar(total_steps, state["step"], config.quiet)
     training_started = time.perf_counter()
-    step = state["step"]
-    while step < total_steps:
-        epoch, position = divmod(step, steps_per_epoch)
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(images))
-        batch_indices = order[position * config.batch_size : (position + 1) * config.batch_size]
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        torch.manual_seed(config.seed * 1_000_003 + step)
-        batch = augment(images[batch_indices], generator).to(device)
-        losses = trainer.step(batch)
-        step += 1
-        row = {"step": step, "epoch": epoch, **losses}
-        if step % steps_per_epoch == 0 or step == total_steps:
-            row["validation_loss"] = _validation_loss(trainer, validation_images, config.batch_size)
-            if row["validation_loss"] < state["best_loss"]:
-                state.update(best_loss=row["validation_loss"], best_step=step, best_weights=copy.deepcopy(networks.state_dict()))
-        _append_log(log_path(config.out), row)
-        progress.update(1)
-        progress.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss_con", "loss_d", "validation_loss")})
-        state["step"] = step
-        if step % config.checkpoint_every == 0 or step == total_steps:
-            _save_checkpoint(config.out, networks, trainer, state)
-    progress.close()
+    out_of_time = _train(config, context, networks, trainer, images, validation_images, state, total_steps, log)
     training_seconds = time.perf_counter() - training_started
+    step = state["step"]
+    context.average_buffers(networks)
+    distributed.write_debug_state(context, networks, state["best_weights"], {
+        "step": step, "best_step": state["best_step"], "best_loss": state["best_loss"],
+        "wrote_outputs": context.is_main,
+    })
+    context.close()  # the other ranks are done; rank 0 calibrates and saves alone
 
     if state["best_weights"] is not None:
         networks.load_state_dict(state["best_weights"])
@@ -182,6 +196,9 @@ def fit(config: FitConfig) -> Dict:
             "epochs": config.epochs,
             "steps": step,
             "batch_size": config.batch_size,
+            "max_minutes": config.max_minutes,
+            "stopped_by_time_limit": out_of_time,
+            "distributed": context.describe(),
             "seed": config.seed,
             "device": device,
             "hyperparameters": training,
@@ -193,6 +210,8 @@ def fit(config: FitConfig) -> Dict:
             "torch": torch.__version__,
         },
     }
+    if not context.is_main:
+        return manifest
     calibration, thresholds, metrics = calibrate_and_validate(
         manifest, networks, device, validation_cases, config.slice_quantile, config.pixel_quantile, quiet=config.quiet
     )
@@ -203,14 +222,66 @@ def fit(config: FitConfig) -> Dict:
     return manifest
 
 
+def _train(config: FitConfig, context: distributed.DistributedContext, networks, trainer, images: torch.Tensor,
+           validation_images: torch.Tensor, state: Dict, total_steps: int, log) -> bool:
+    """Steps from ``state["step"]`` to ``total_steps`` (or the time budget), updating ``state``; True when the budget ended it."""
+    steps_per_epoch = context.shard_size(len(images)) // config.batch_size
+    progress = _progress_bar(total_steps, state["step"], config.quiet or not context.is_main)
+    started, seconds_before = time.perf_counter(), state["training_seconds"]
+    step = state["step"]
+    out_of_time = False
+    while step < total_steps:
+        epoch, position = divmod(step, steps_per_epoch)
+        order = context.shard(np.random.default_rng([config.seed, epoch]).permutation(len(images)))
+        batch_indices = order[position * config.batch_size : (position + 1) * config.batch_size]
+        step_seed = config.seed * 1_000_003 + step + context.seed_offset
+        generator = torch.Generator().manual_seed(step_seed)
+        torch.manual_seed(step_seed)
+        batch = augment(images[batch_indices], generator).to(context.device)
+        losses = trainer.step(batch)
+        step += 1
+        state["training_seconds"] = seconds_before + time.perf_counter() - started
+        if config.max_minutes is not None:
+            out_of_time = context.agree(state["training_seconds"] >= 60.0 * config.max_minutes)
+        last = step == total_steps or out_of_time
+        row = {"step": step, "epoch": epoch, **losses}
+        if step % steps_per_epoch == 0 or last:
+            _synchronise(context, networks)
+            row["validation_loss"] = _validation_loss(trainer, validation_images, config.batch_size, context)
+            if row["validation_loss"] < state["best_loss"]:
+                state.update(best_loss=row["validation_loss"], best_step=step, best_weights=copy.deepcopy(networks.state_dict()))
+        if context.is_main:
+            _append_log(log_path(config.out), row)
+        progress.update(1)
+        progress.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("loss_con", "loss_d", "validation_loss")})
+        state["step"] = step
+        if step % config.checkpoint_every == 0 or last:
+            context.average_buffers(networks)
+            if context.is_main:
+                _save_checkpoint(config.out, networks, trainer, state, context.world_size)
+        if out_of_time:
+            log(f"Stopped after step {step} of {total_steps}: the {config.max_minutes} min training budget is spent")
+            break
+    progress.close()
+    return out_of_time
+
+
+def _synchronise(context: distributed.DistributedContext, networks) -> None:
+    """Before validating: the same batch-norm statistics and (safety net) the same parameters on every rank."""
+    context.average_buffers(networks)
+    differed = context.align_parameters(networks)
+    if differed and context.is_main:
+        logger.warning("%d rank(s) had drifted from rank 0's parameters and were reset to them (see trainer/distributed.py)", differed)
+
+
 def _planned_steps(config: FitConfig, slices: int) -> int:
     total = config.epochs * (slices // config.batch_size)
     return min(total, config.max_steps) if config.max_steps is not None else total
 
 
-def _validation_loss(trainer, images: torch.Tensor, batch_size: int) -> float:
+def _validation_loss(trainer, images: torch.Tensor, batch_size: int, context: distributed.DistributedContext) -> float:
     losses = [trainer.validation_loss(images[s : s + batch_size]) * len(images[s : s + batch_size]) for s in range(0, len(images), batch_size)]
-    return float(sum(losses) / len(images))
+    return context.weighted_mean(sum(losses), len(images))
 
 
 def _progress_bar(total: int, initial: int, quiet: bool):
@@ -234,27 +305,31 @@ class _NoProgress:
         pass
 
 
-def _save_checkpoint(out: str, networks, trainer, state: Dict) -> None:
+def _save_checkpoint(out: str, networks, trainer, state: Dict, world_size: int = 1) -> None:
     path = checkpoint_path(out)
     payload = {"networks": networks.state_dict(), "trainer": trainer.state_dict(), "step": state["step"],
-               "best_loss": state["best_loss"], "best_step": state["best_step"], "best_weights": state["best_weights"] or {}}
+               "best_loss": state["best_loss"], "best_step": state["best_step"], "best_weights": state["best_weights"] or {},
+               "training_seconds": state["training_seconds"], "world_size": world_size}
     temporary = path + ".partial"
     torch.save(payload, temporary)
     os.replace(temporary, path)
 
 
-def _load_checkpoint(out: str, networks, trainer, state: Dict) -> Dict:
+def _load_checkpoint(out: str, networks, trainer, state: Dict, world_size: int = 1) -> Dict:
     path = checkpoint_path(out)
     if not os.path.isfile(path):
         raise AnomalyDetectError(f"--resume: no checkpoint at '{path}'.")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+        saved_world = int(payload.get("world_size", 1))
+        if saved_world != world_size:  # the step → (epoch, slices) mapping depends on the number of processes
+            raise AnomalyDetectError(f"Checkpoint '{path}' was written by {saved_world} process(es); resume it with {saved_world}, not {world_size}.")
         networks.load_state_dict(payload["networks"])
         trainer.load_state_dict(payload["trainer"])
     except (RuntimeError, KeyError, EOFError) as error:
         raise AnomalyDetectError(f"Checkpoint '{path}' is corrupt or from another configuration: {str(error).splitlines()[0]}") from None
     return dict(state, step=int(payload["step"]), best_loss=float(payload["best_loss"]), best_step=int(payload["best_step"]),
-                best_weights=payload["best_weights"] or None)
+                best_weights=payload["best_weights"] or None, training_seconds=float(payload.get("training_seconds", 0.0)))
 
 
 def _append_log(path: str, row: Dict) -> None:

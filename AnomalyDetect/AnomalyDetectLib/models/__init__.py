@@ -14,6 +14,10 @@ from ..errors import BundleError
 
 METHODS = {
     "skipganomaly": "AnomalyDetectLib.models.skipganomaly",
+    "ganomaly": "AnomalyDetectLib.models.ganomaly",
+    "acae": "AnomalyDetectLib.models.acae",
+    "anogan": "AnomalyDetectLib.models.anogan",
+    "fanogan": "AnomalyDetectLib.models.fanogan",
 }
 
 

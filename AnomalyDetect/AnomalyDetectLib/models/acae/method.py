@@ -1,0 +1,114 @@
+"""aCAE (the adversarial convolutional autoencoder baseline of Schlegl et al., IPMI 2017): training and maps.
+
+With x̂ = Dec(Enc(x)) and D the discriminator (a logit per image):
+
+Autoencoder    L_AE = w_rec·L_rec(x, x̂) + w_adv·BCE(D(x̂), real)
+               L_rec = mean |x − x̂| ("l1", default) or mean (x − x̂)² ("l2")
+Discriminator  L_D  = BCE(D(x), real) + BCE(D(x̂), fake)
+Image score    A(x) = mean |x − x̂| over the image
+
+Only normal images are seen in training.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..base import RECONSTRUCTION_MAPS, reconstruction_map
+from .networks import ConvAutoencoder, Discriminator, check_input_size, initialise_weights
+
+RECONSTRUCTION_LOSSES = ("l1", "l2")
+
+
+class AdversarialConvAutoencoder:
+    NAME = "acae"
+    DEFAULT_ARCHITECTURE = {"input_size": 64, "channels": 1, "base_channels": 32, "depth": 4, "latent_size": 100}
+    DEFAULT_TRAINING = {"reconstruction": "l1", "w_rec": 50.0, "w_adv": 1.0, "learning_rate": 2e-4, "beta1": 0.5}
+    MAPS = RECONSTRUCTION_MAPS
+    DEFAULT_MAP = "mgmsd"
+
+    def build_networks(self, architecture: Dict) -> nn.ModuleDict:
+        arch = dict(self.DEFAULT_ARCHITECTURE, **architecture)
+        size, depth, channels, width = int(arch["input_size"]), int(arch["depth"]), int(arch["channels"]), int(arch["base_channels"])
+        check_input_size(size, depth)
+        networks = nn.ModuleDict(
+            {
+                "autoencoder": ConvAutoencoder(channels, width, depth, size, int(arch["latent_size"])),
+                "discriminator": Discriminator(channels, width, depth, size),
+            }
+        )
+        initialise_weights(networks)
+        return networks
+
+    @torch.no_grad()
+    def analyse(self, networks: nn.ModuleDict, images: torch.Tensor, map_kind: str):
+        """Maps between x and x̂, and the mean residual mean|x − x̂| per image."""
+        reconstructions = networks["autoencoder"](images)
+        image_scores = (images - reconstructions).abs().flatten(1).mean(1)
+        return reconstruction_map(images, reconstructions, map_kind), image_scores
+
+    def make_trainer(self, networks: nn.ModuleDict, training: Dict, device, total_steps: int = 0) -> AdversarialConvAutoencoderTrainer:
+        training = dict(self.DEFAULT_TRAINING, **training)
+        if training["reconstruction"] not in RECONSTRUCTION_LOSSES:
+            raise ValueError(f"Unknown reconstruction loss '{training['reconstruction']}'; expected one of {RECONSTRUCTION_LOSSES}.")
+        return AdversarialConvAutoencoderTrainer(networks, training, device)
+
+
+class AdversarialConvAutoencoderTrainer:
+    def __init__(self, networks: nn.ModuleDict, training: Dict, device):
+        self.networks = networks
+        self.training = training
+        self.device = device
+        betas = (float(training["beta1"]), 0.999)
+        rate = float(training["learning_rate"])
+        self.optimiser_g = torch.optim.Adam(networks["autoencoder"].parameters(), lr=rate, betas=betas)
+        self.optimiser_d = torch.optim.Adam(networks["discriminator"].parameters(), lr=rate, betas=betas)
+
+    def step(self, images: torch.Tensor) -> Dict[str, float]:
+        autoencoder, discriminator = self.networks["autoencoder"], self.networks["discriminator"]
+        autoencoder.train()
+        discriminator.train()
+        w = self.training
+        reconstructions = autoencoder(images)
+
+        difference = images - reconstructions
+        loss_rec = difference.abs().mean() if w["reconstruction"] == "l1" else difference.pow(2).mean()
+        logits_fake, _ = discriminator(reconstructions)
+        loss_adv = F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))
+        loss_g = w["w_rec"] * loss_rec + w["w_adv"] * loss_adv
+        self.optimiser_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.optimiser_g.step()
+
+        logits_real, _ = discriminator(images)
+        logits_fake, _ = discriminator(reconstructions.detach())
+        loss_d = F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real)) + F.binary_cross_entropy_with_logits(
+            logits_fake, torch.zeros_like(logits_fake)
+        )
+        self.optimiser_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.optimiser_d.step()
+        # "loss_con" is the reconstruction term under the name the training log and progress bar use.
+        losses = {"loss_g": loss_g, "loss_adv": loss_adv, "loss_con": loss_rec, "loss_d": loss_d}
+        return {name: value.item() for name, value in losses.items()}
+
+    @torch.no_grad()
+    def validation_loss(self, images: torch.Tensor) -> float:
+        """Mean L1 reconstruction error on normal validation images (eval mode): the checkpoint criterion."""
+        autoencoder = self.networks["autoencoder"]
+        autoencoder.eval()
+        return float((images - autoencoder(images)).abs().mean())
+
+    def state_dict(self) -> Dict:
+        return {"optimiser_g": self.optimiser_g.state_dict(), "optimiser_d": self.optimiser_d.state_dict()}
+
+    def load_state_dict(self, state: Dict) -> None:
+        self.optimiser_g.load_state_dict(state["optimiser_g"])
+        self.optimiser_d.load_state_dict(state["optimiser_d"])
+
+
+METHOD = AdversarialConvAutoencoder()
