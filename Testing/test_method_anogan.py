@@ -157,3 +157,53 @@ def test_detect_keeps_the_grid_and_ranks_lesion_slices(bundle):
         scores.append(result.slice_scores[result.scored])
     auroc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
     assert auroc > 0.75, f"slice AUROC {auroc:.3f} on held-out phantoms (AnoGAN score A(x))"
+
+
+@pytest.fixture(scope="module")
+def encoder_networks(phantom_dataset, tmp_path_factory):
+    """A tiny AnoGAN trained with its optional encoder (last 30 % of the steps)."""
+    from trainer.fit import FitConfig, fit
+
+    out = str(tmp_path_factory.mktemp("anogan_encoder") / "anogan_encoder.safetensors")
+    fit(FitConfig(
+        method="anogan", data=phantom_dataset, out=out, input_size=32, epochs=40, batch_size=16, validation_fraction=0.3, seed=0,
+        device="cpu", architecture=dict(ARCHITECTURE, encoder=True), training={"learning_rate": 1e-3, "encoder_learning_rate": 1e-3},
+        quiet=True,
+    ))
+    return load_bundle(out).build_networks("cpu")
+
+
+def test_encoder_phase_trains_only_the_encoder_and_gan_phase_never_touches_it(slices):
+    method = get_method("anogan")
+    networks = method.build_networks(dict(ARCHITECTURE, encoder=True, input_size=32))
+    trainer = method.make_trainer(networks, {"learning_rate": 1e-3}, "cpu", total_steps=4)
+    assert trainer.gan_steps == 3  # encoder_fraction 0.3 of 4 steps, rounded
+    images = slices[0][:8]
+    encoder_before = _snapshot(networks["encoder"])
+    for _ in range(3):
+        losses = trainer.step(images)
+        assert np.isnan(losses["loss_izi"]) and np.isfinite(losses["loss_g"])
+    assert all(torch.equal(encoder_before[k], v) for k, v in networks["encoder"].state_dict().items()), "the GAN phase leaves E alone"
+    assert trainer.validation_loss(images) == float("inf"), "no checkpoint from before the encoder has trained"
+    gan_before = {name: _snapshot(networks[name]) for name in ("generator", "discriminator")}
+    losses = trainer.step(images)
+    assert np.isfinite(losses["loss_izi"]) and np.isnan(losses["loss_g"])
+    for name, before in gan_before.items():
+        assert all(torch.equal(before[k], v) for k, v in networks[name].state_dict().items()), f"{name} frozen in the encoder phase"
+    assert not all(torch.equal(encoder_before[k], v) for k, v in networks["encoder"].state_dict().items()), "E learned"
+    assert np.isfinite(trainer.validation_loss(images))
+    with pytest.raises(ValueError, match="both phases"):
+        method.make_trainer(method.build_networks(dict(ARCHITECTURE, encoder=True)), {}, "cpu", total_steps=1)
+
+
+def test_encoder_initialised_search_starts_closer_and_needs_fewer_steps(encoder_networks, slices):
+    from AnomalyDetectLib.models.anogan.method import run_search
+
+    images = slices[0][::2]
+    settings = dict(encoder_networks.latent_search)
+    random_start = run_search(encoder_networks, images, dict(settings, mapping_init="random"), steps=10)
+    encoder_start = run_search(encoder_networks, images, dict(settings, mapping_init="encoder"), steps=10)
+    assert encoder_start.history[0].mean() < 0.8 * random_start.history[0].mean(), "E(x) is a better z₁ than a random draw"
+    assert encoder_start.loss.mean() < random_start.loss.mean(), "after the same 10 steps, the encoder start is still ahead"
+    with pytest.raises(ValueError, match="encoder"):
+        get_method("anogan").build_networks(dict(ARCHITECTURE, mapping_init="encoder"))

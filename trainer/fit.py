@@ -16,6 +16,9 @@ Selection without anomalous labels: the kept weights are those with the lowest
 validation loss on NORMAL validation slices; thresholds and the level calibration
 are fitted on normal validation slices only. Tumour labels of the validation
 patients are used for one thing: the validation metrics reported in the manifest.
+Weakly supervised methods (``method.uses_abnormal_slices(training)``) also get the
+abnormal slices of the TRAINING patients (slice label = mask.any(); the images only,
+never the pixel masks) through ``trainer.set_abnormal_pool`` before training.
 """
 
 from __future__ import annotations
@@ -152,6 +155,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     total_steps = _planned_steps(config, slices_per_rank)
     trainer = method.make_trainer(context.training_view(networks), training, device, total_steps=total_steps)
     context.guard_optimisers(trainer)
+    abnormal_slices = _hand_over_abnormal_slices(method, training, trainer, train_set, log)
     images = torch.from_numpy(train_normal.images)[:, None]
     # Each rank validates its share of the slices; the losses are averaged over all of them.
     validation_images = torch.from_numpy(validation_normal.images[context.rank :: context.world_size])[:, None].to(device)
@@ -193,6 +197,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
             "test_patients": sorted({c.patient for c in test_cases}),
             "normal_training_slices": int(len(train_normal.images)),
             "normal_validation_slices": int(len(validation_normal.images)),
+            **({"abnormal_training_slices": abnormal_slices} if abnormal_slices is not None else {}),
             "epochs": config.epochs,
             "steps": step,
             "batch_size": config.batch_size,
@@ -220,6 +225,19 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     save_bundle(config.out, manifest, tensors, half_precision=True)
     log(f"Saved {config.out}: " + json.dumps({k: metrics.get(k) for k in ("slice_auroc", "position_matched_auroc", "pixel_auroc")}))
     return manifest
+
+
+def _hand_over_abnormal_slices(method, training: Dict, trainer, train_set, log) -> Optional[int]:
+    """Weakly supervised methods: the training patients' abnormal slices (images only, no masks) go to the trainer; their count."""
+    uses_abnormal_slices = getattr(method, "uses_abnormal_slices", None)
+    if uses_abnormal_slices is None or not uses_abnormal_slices(training):
+        return None
+    abnormal = train_set.images[train_set.labels == 1]
+    if len(abnormal) == 0:
+        raise AnomalyDetectError(f"{method.NAME} with these settings trains on abnormal slices, but the training patients have none.")
+    trainer.set_abnormal_pool(torch.from_numpy(abnormal)[:, None])
+    log(f"{len(abnormal)} abnormal training slices (image-level labels only) handed to the trainer")
+    return int(len(abnormal))
 
 
 def _train(config: FitConfig, context: distributed.DistributedContext, networks, trainer, images: torch.Tensor,

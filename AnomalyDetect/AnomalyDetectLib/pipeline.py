@@ -98,9 +98,12 @@ class Detector:
         volume: Volume,
         progress: Optional[ProgressCallback] = None,
         should_cancel: Optional[Callable[[], bool]] = None,
-        batch_size: int = 16,
+        batch_size: Optional[int] = None,
     ) -> DetectionResult:
+        """``batch_size``: slices per forward pass; None = the method's ``DETECT_BATCH_SIZE`` (16 if it has none)."""
         import torch
+
+        batch_size = int(batch_size or getattr(self.method, "DETECT_BATCH_SIZE", 16))
 
         started = time.perf_counter()
         check_volume(volume)
@@ -180,7 +183,7 @@ def detect(
     device: str = "auto",
     progress: Optional[ProgressCallback] = None,
     should_cancel: Optional[Callable[[], bool]] = None,
-    batch_size: int = 16,
+    batch_size: Optional[int] = None,
 ) -> DetectionResult:
     """Anomaly map, slice scores and flagged slices of ``volume`` under ``bundle``.
 

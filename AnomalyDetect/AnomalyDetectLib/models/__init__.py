@@ -18,6 +18,7 @@ METHODS = {
     "acae": "AnomalyDetectLib.models.acae",
     "anogan": "AnomalyDetectLib.models.anogan",
     "fanogan": "AnomalyDetectLib.models.fanogan",
+    "translation": "AnomalyDetectLib.models.translation",
 }
 
 

@@ -16,6 +16,10 @@ A method object (``METHOD`` in the method's package) has:
   computed on normal images only (used for checkpoint selection), and
   ``state_dict()`` / ``load_state_dict()`` for the optimisers (tensors and plain
   Python values only: checkpoints load with ``torch.load(weights_only=True)``).
+* optionally, for weakly supervised methods: ``uses_abnormal_slices(training) -> bool``;
+  when it returns True the trainer object must have ``set_abnormal_pool(images)``, which
+  ``trainer.fit`` calls once with the training patients' abnormal slices (image-level
+  labels only; pixel masks never reach a method).
 
 Slice scores come from the maps (``scoring["slice_score"] == "map"``, the mean of the
 top fraction over the scoring region) or from ``image_scores`` (``"image"``).

@@ -9,6 +9,12 @@ only (G and D are fixed) on
               = BCE(D(G(z)), real)            ("crossentropy": the reference loss of Yeh et al.)
 and score A(x) = (1 − λ)·R(z_Γ) + λ·D_loss(z_Γ). The map compares x with G(z_Γ).
 
+Optional encoder (architecture ``encoder: true``): after the DCGAN phase (the first
+1 − ``encoder_fraction`` of the planned steps), an encoder E is trained with G and D frozen on
+f-AnoGAN's izi_f loss ‖x − G(E(x))‖²/n + κ‖f(x) − f(G(E(x)))‖²/n_d (f: D's last feature map).
+With ``mapping_init: "encoder"`` the search starts from z₁ = E(x), so a few steps replace
+hundreds; with "random" it starts from one seeded N(0, I) draw, as in the paper.
+
 The latent-search settings are used by ``analyse``, which sees only the networks, so
 they are part of the bundle's ``architecture`` (they change no weight) and are attached
 to the networks by ``build_networks``. See README.md in this folder.
@@ -16,6 +22,7 @@ to the networks by ``build_networks``. See README.md in this folder.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -25,7 +32,7 @@ from torch import nn
 
 from ..base import RECONSTRUCTION_MAPS, reconstruction_map
 from ..skipganomaly.networks import initialise_weights
-from .networks import DCGANEncoder, DCGANGenerator, unwrap
+from .networks import DCGANEncoder, DCGANGenerator, izif_losses, unwrap
 
 DISCRIMINATION_LOSSES = ("feature", "crossentropy")
 IMAGE_SCORES = ("anomaly", "residual", "discriminator")
@@ -36,7 +43,9 @@ SEARCH_DEFAULTS = {
     "discrimination_loss": "feature",
     "image_score": "anomaly",
     "mapping_seed": 0,
+    "mapping_init": "random",
 }
+MAPPING_INITS = ("random", "encoder")
 
 
 @dataclass
@@ -109,10 +118,15 @@ def _search_loss(generator, discriminator, images, real_features, z, lam, discri
 
 class AnoGAN:
     NAME = "anogan"
-    DEFAULT_ARCHITECTURE = {"input_size": 64, "channels": 1, "base_channels": 32, "depth": 4, "latent_dim": 100, **SEARCH_DEFAULTS}
-    DEFAULT_TRAINING = {"learning_rate": 2e-4, "beta1": 0.5, "validation_mapping_steps": 20, "validation_stride": 4}
+    DEFAULT_ARCHITECTURE = {"input_size": 64, "channels": 1, "base_channels": 32, "depth": 4, "latent_dim": 100, "encoder": False,
+                            **SEARCH_DEFAULTS}
+    DEFAULT_TRAINING = {"learning_rate": 2e-4, "beta1": 0.5, "validation_mapping_steps": 20, "validation_stride": 4,
+                        "encoder_fraction": 0.3, "kappa": 1.0, "encoder_learning_rate": 1e-4}
     MAPS = RECONSTRUCTION_MAPS
     DEFAULT_MAP = "residual"
+    # detect() maps this many slices in one batched search (each with its own z): a whole
+    # typical volume at once, which is faster per slice than several small searches.
+    DETECT_BATCH_SIZE = 64
 
     def build_networks(self, architecture: Dict) -> nn.ModuleDict:
         arch = dict(self.DEFAULT_ARCHITECTURE, **architecture)
@@ -121,8 +135,12 @@ class AnoGAN:
             "generator": DCGANGenerator(int(arch["latent_dim"]), channels, width, depth, size),
             "discriminator": DCGANEncoder(channels, width, depth, size, outputs=1, normalisation="batch"),
         })
+        if arch["encoder"]:
+            networks["encoder"] = DCGANEncoder(channels, width, depth, size, outputs=int(arch["latent_dim"]), normalisation="batch")
         initialise_weights(networks)
         networks.latent_search = search_settings(arch)
+        if networks.latent_search["mapping_init"] == "encoder" and "encoder" not in networks:
+            raise ValueError('mapping_init "encoder" needs a model trained with an encoder (architecture "encoder": true)')
         return networks
 
     @torch.no_grad()
@@ -139,7 +157,7 @@ class AnoGAN:
         return reconstruction_map(images, search.reconstructions, map_kind), scores
 
     def make_trainer(self, networks: nn.ModuleDict, training: Dict, device, total_steps: int = 0) -> AnoGANTrainer:
-        return AnoGANTrainer(networks, dict(self.DEFAULT_TRAINING, **training), device)
+        return AnoGANTrainer(networks, dict(self.DEFAULT_TRAINING, **training), device, total_steps)
 
 
 def search_settings(architecture: Dict) -> Dict:
@@ -147,6 +165,8 @@ def search_settings(architecture: Dict) -> Dict:
     settings = {key: architecture.get(key, default) for key, default in SEARCH_DEFAULTS.items()}
     if settings["discrimination_loss"] not in DISCRIMINATION_LOSSES:
         raise ValueError(f"discrimination_loss '{settings['discrimination_loss']}' is not one of {DISCRIMINATION_LOSSES}")
+    if settings["mapping_init"] not in MAPPING_INITS:
+        raise ValueError(f"mapping_init '{settings['mapping_init']}' is not one of {MAPPING_INITS}")
     if settings["image_score"] not in IMAGE_SCORES:
         raise ValueError(f"image_score '{settings['image_score']}' is not one of {IMAGE_SCORES}")
     if int(settings["mapping_steps"]) < 0 or not 0.0 <= float(settings["mapping_lambda"]) <= 1.0:
@@ -155,26 +175,79 @@ def search_settings(architecture: Dict) -> Dict:
 
 
 def run_search(networks: nn.ModuleDict, images: torch.Tensor, settings: Dict, steps: Optional[int] = None) -> LatentSearch:
-    """:func:`search_latent` with a settings dict (``steps`` overrides ``mapping_steps``)."""
+    """:func:`search_latent` with a settings dict (``steps`` overrides ``mapping_steps``).
+
+    With ``mapping_init`` "encoder", z₁ = E(x) (the encoder in eval mode, then returned to its mode).
+    """
+    initial_z = None
+    if settings.get("mapping_init", "random") == "encoder":
+        if "encoder" not in networks:
+            raise ValueError('mapping_init "encoder" needs a model trained with an encoder (architecture "encoder": true)')
+        encoder = unwrap(networks["encoder"])
+        was_training = encoder.training
+        encoder.eval()
+        with torch.no_grad():
+            initial_z = encoder(images)[0]
+        encoder.train(was_training)
     return search_latent(
         unwrap(networks["generator"]), unwrap(networks["discriminator"]), images,
         steps=int(settings["mapping_steps"]) if steps is None else steps, learning_rate=float(settings["mapping_learning_rate"]),
         lam=float(settings["mapping_lambda"]), discrimination_loss=settings["discrimination_loss"], seed=int(settings["mapping_seed"]),
+        initial_z=initial_z,
     )
 
 
 class AnoGANTrainer:
-    def __init__(self, networks: nn.ModuleDict, training: Dict, device):
+    """DCGAN steps; with an encoder, the last ``encoder_fraction`` of the planned steps train E instead."""
+
+    def __init__(self, networks: nn.ModuleDict, training: Dict, device, total_steps: int = 0):
         self.networks = networks
         self.training = training
         self.device = device
         self.search = getattr(networks, "latent_search", None) or search_settings({})
+        self.has_encoder = "encoder" in networks
+        self.steps_done = 0
+        self.gan_steps = None
         betas = (float(training["beta1"]), 0.999)
         rate = float(training["learning_rate"])
         self.optimiser_g = torch.optim.Adam(networks["generator"].parameters(), lr=rate, betas=betas)
         self.optimiser_d = torch.optim.Adam(networks["discriminator"].parameters(), lr=rate, betas=betas)
+        self.optimiser_e = None
+        if self.has_encoder:
+            fraction = float(training["encoder_fraction"])
+            self.gan_steps = int(round((1.0 - fraction) * total_steps))
+            if not 0 < self.gan_steps < total_steps:
+                raise ValueError(
+                    f"AnoGAN with an encoder needs steps for both phases: {total_steps} planned steps with encoder_fraction "
+                    f"{fraction} leave {self.gan_steps} for the GAN and {total_steps - self.gan_steps} for the encoder"
+                )
+            self.optimiser_e = torch.optim.Adam(networks["encoder"].parameters(), lr=float(training["encoder_learning_rate"]), betas=betas)
+
+    @property
+    def encoder_phase(self) -> bool:
+        """True once the next step trains the encoder (never without one)."""
+        return self.has_encoder and self.steps_done >= self.gan_steps
 
     def step(self, images: torch.Tensor) -> Dict[str, float]:
+        # The same keys every step (one CSV header); NaN where a phase does not compute a loss.
+        losses = dict.fromkeys(("loss_g", "loss_d", "loss_izi"), float("nan")) if self.has_encoder else {}
+        losses.update(self._encoder_step(images) if self.encoder_phase else self._gan_step(images))
+        self.steps_done += 1
+        return losses
+
+    def _encoder_step(self, images: torch.Tensor) -> Dict[str, float]:
+        for name in ("generator", "discriminator"):
+            network = unwrap(self.networks[name])
+            network.eval()  # fixed from here on: batch-norm running statistics as at test time
+            network.requires_grad_(False)
+        self.networks["encoder"].train()
+        loss = izif_losses(self.networks, images, float(self.training["kappa"]), critic_name="discriminator")[0].mean()
+        self.optimiser_e.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimiser_e.step()
+        return {"loss_izi": loss.item()}
+
+    def _gan_step(self, images: torch.Tensor) -> Dict[str, float]:
         generator, discriminator = self.networks["generator"], self.networks["discriminator"]
         generator.train()
         discriminator.train()
@@ -203,17 +276,33 @@ class AnoGANTrainer:
         The search (``validation_mapping_steps`` steps) runs on every ``validation_stride``-th image
         only: it costs about as much per image and step as a training step. D's feature term is left
         out because D changes during training, which would make epochs incomparable.
+
+        With an encoder: +inf during the GAN phase (a checkpoint from then would ship an untrained
+        encoder), afterwards the izi_f loss of the encoder on these normal slices.
         """
+        if self.has_encoder:
+            if self.steps_done <= self.gan_steps:
+                return math.inf
+            for network in self.networks.values():
+                network.eval()
+            with torch.no_grad():
+                return float(izif_losses(self.networks, images, float(self.training["kappa"]), critic_name="discriminator")[0].mean())
         images = images[:: max(1, int(self.training["validation_stride"]))]
         search = run_search(self.networks, images, self.search, steps=int(self.training["validation_mapping_steps"]))
         return float(search.residual.mean()) / images[0].numel()
 
     def state_dict(self) -> Dict:
-        return {"optimiser_g": self.optimiser_g.state_dict(), "optimiser_d": self.optimiser_d.state_dict()}
+        state = {"optimiser_g": self.optimiser_g.state_dict(), "optimiser_d": self.optimiser_d.state_dict(), "steps_done": self.steps_done}
+        if self.optimiser_e is not None:
+            state["optimiser_e"] = self.optimiser_e.state_dict()
+        return state
 
     def load_state_dict(self, state: Dict) -> None:
         self.optimiser_g.load_state_dict(state["optimiser_g"])
         self.optimiser_d.load_state_dict(state["optimiser_d"])
+        if self.optimiser_e is not None:
+            self.optimiser_e.load_state_dict(state["optimiser_e"])
+        self.steps_done = int(state.get("steps_done", 0))
 
 
 METHOD = AnoGAN()

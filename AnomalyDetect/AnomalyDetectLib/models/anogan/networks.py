@@ -93,3 +93,21 @@ class DCGANEncoder(nn.Module):
 def unwrap(module: nn.Module) -> nn.Module:
     """The network inside a DistributedDataParallel wrapper (trainers may be handed those)."""
     return getattr(module, "module", module)
+
+
+def izif_losses(networks: nn.ModuleDict, images: torch.Tensor, kappa: float, critic_name: str = "critic"):
+    """Per image: (izi_f loss, image MSE, feature MSE, G(E(x))); uses the networks in their current modes.
+
+    The encoder is called as given (under multi-process training, its gradient-averaging wrapper);
+    G and the critic (``networks[critic_name]``; AnoGAN's encoder uses its discriminator), never
+    trained here, are called unwrapped.
+    """
+    generator, critic = unwrap(networks["generator"]), unwrap(networks[critic_name])
+    z, _ = networks["encoder"](images)
+    reconstructions = generator(z)
+    _, fake_features = critic(reconstructions)
+    with torch.no_grad():
+        _, real_features = critic(images)
+    image_term = (images - reconstructions).pow(2).flatten(1).mean(1)
+    feature_term = (real_features - fake_features).pow(2).flatten(1).mean(1)
+    return image_term + kappa * feature_term, image_term, feature_term, reconstructions

@@ -18,28 +18,11 @@ from typing import Dict
 import torch
 from torch import nn
 
-from ..anogan.networks import DCGANEncoder, DCGANGenerator, unwrap
+from ..anogan.networks import DCGANEncoder, DCGANGenerator, izif_losses, unwrap
 from ..base import RECONSTRUCTION_MAPS, reconstruction_map
 from ..skipganomaly.networks import initialise_weights
 
 NAN = float("nan")
-
-
-def izif_losses(networks: nn.ModuleDict, images: torch.Tensor, kappa: float):
-    """Per image: (izi_f loss, image MSE, feature MSE, G(E(x))); uses the networks in their current modes.
-
-    The encoder is called as given (under multi-process training, its gradient-averaging wrapper);
-    G and the critic, never trained here, are called unwrapped.
-    """
-    generator, critic = unwrap(networks["generator"]), unwrap(networks["critic"])
-    z, _ = networks["encoder"](images)
-    reconstructions = generator(z)
-    _, fake_features = critic(reconstructions)
-    with torch.no_grad():
-        _, real_features = critic(images)
-    image_term = (images - reconstructions).pow(2).flatten(1).mean(1)
-    feature_term = (real_features - fake_features).pow(2).flatten(1).mean(1)
-    return image_term + kappa * feature_term, image_term, feature_term, reconstructions
 
 
 class FAnoGAN:
