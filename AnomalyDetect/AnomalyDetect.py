@@ -33,6 +33,7 @@ Results are a research aid, not a diagnosis.
 See the <a href="https://github.com/anomalydetect/SlicerAnomalyDetect">project page</a> for documentation.
 """
         self.parent.acknowledgementText = """
-AnomalyDetect is developed by the AnomalyDetect developers. It implements the Skip-GANomaly
-method (Akcay et al., 2019) with a gradient-magnitude-similarity anomaly map.
+AnomalyDetect is developed by the AnomalyDetect developers. Its default model is GANomaly
+(Akcay et al., 2018) with a gradient-magnitude-similarity anomaly map; AnoGAN, f-AnoGAN,
+Skip-GANomaly, an adversarial autoencoder and translation models can be loaded as bundles.
 """
