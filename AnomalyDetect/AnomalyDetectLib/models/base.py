@@ -27,7 +27,10 @@ top fraction over the scoring region) or from ``image_scores`` (``"image"``).
 
 from __future__ import annotations
 
+from typing import Dict
+
 import torch
+import torch.nn.functional as F
 
 from ..gms import mgmsd_map
 
@@ -59,3 +62,33 @@ def reconstruction_map(images: torch.Tensor, reconstructions: torch.Tensor, map_
 
 def count_parameters(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def discriminator_step(discriminator: torch.nn.Module, optimiser: torch.optim.Optimizer, images: torch.Tensor, fakes: torch.Tensor,
+                       scale: float = 1.0) -> torch.Tensor:
+    """One update of a real/fake discriminator returning ``(logits, features)``; its loss is returned.
+
+    L_D = scale · [BCE(D(x), real) + BCE(D(x̂), fake)], with the fakes x̂ detached from their generator.
+    """
+    logits_real, _ = discriminator(images)
+    logits_fake, _ = discriminator(fakes.detach())
+    loss = scale * (F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
+                    + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake)))
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    return loss
+
+
+class GeneratorDiscriminatorState:
+    """Checkpoint state of a trainer whose optimisers are ``optimiser_g`` and ``optimiser_d`` (a mixin)."""
+
+    optimiser_g: torch.optim.Optimizer
+    optimiser_d: torch.optim.Optimizer
+
+    def state_dict(self) -> Dict:
+        return {"optimiser_g": self.optimiser_g.state_dict(), "optimiser_d": self.optimiser_d.state_dict()}
+
+    def load_state_dict(self, state: Dict) -> None:
+        self.optimiser_g.load_state_dict(state["optimiser_g"])
+        self.optimiser_d.load_state_dict(state["optimiser_d"])

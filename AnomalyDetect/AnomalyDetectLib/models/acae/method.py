@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import RECONSTRUCTION_MAPS, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, discriminator_step, reconstruction_map
 from .networks import ConvAutoencoder, Discriminator, check_input_size, initialise_weights
 
 RECONSTRUCTION_LOSSES = ("l1", "l2")
@@ -58,7 +58,7 @@ class AdversarialConvAutoencoder:
         return AdversarialConvAutoencoderTrainer(networks, training, device)
 
 
-class AdversarialConvAutoencoderTrainer:
+class AdversarialConvAutoencoderTrainer(GeneratorDiscriminatorState):
     def __init__(self, networks: nn.ModuleDict, training: Dict, device):
         self.networks = networks
         self.training = training
@@ -84,14 +84,7 @@ class AdversarialConvAutoencoderTrainer:
         loss_g.backward()
         self.optimiser_g.step()
 
-        logits_real, _ = discriminator(images)
-        logits_fake, _ = discriminator(reconstructions.detach())
-        loss_d = F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real)) + F.binary_cross_entropy_with_logits(
-            logits_fake, torch.zeros_like(logits_fake)
-        )
-        self.optimiser_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optimiser_d.step()
+        loss_d = discriminator_step(discriminator, self.optimiser_d, images, reconstructions)
         # "loss_con" is the reconstruction term under the name the training log and progress bar use.
         losses = {"loss_g": loss_g, "loss_adv": loss_adv, "loss_con": loss_rec, "loss_d": loss_d}
         return {name: value.item() for name, value in losses.items()}
@@ -102,13 +95,6 @@ class AdversarialConvAutoencoderTrainer:
         autoencoder = self.networks["autoencoder"]
         autoencoder.eval()
         return float((images - autoencoder(images)).abs().mean())
-
-    def state_dict(self) -> Dict:
-        return {"optimiser_g": self.optimiser_g.state_dict(), "optimiser_d": self.optimiser_d.state_dict()}
-
-    def load_state_dict(self, state: Dict) -> None:
-        self.optimiser_g.load_state_dict(state["optimiser_g"])
-        self.optimiser_d.load_state_dict(state["optimiser_d"])
 
 
 METHOD = AdversarialConvAutoencoder()

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import RECONSTRUCTION_MAPS, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, discriminator_step, reconstruction_map
 from ..skipganomaly.networks import initialise_weights
 from .networks import DCGANEncoder, DCGANGenerator, izif_losses, unwrap
 
@@ -254,14 +254,7 @@ class AnoGANTrainer:
         z = torch.randn(images.shape[0], unwrap(generator).latent_dim, device=images.device)
         fakes = generator(z)
 
-        logits_real, _ = discriminator(images)
-        logits_fake, _ = discriminator(fakes.detach())
-        loss_d = F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real)) + F.binary_cross_entropy_with_logits(
-            logits_fake, torch.zeros_like(logits_fake)
-        )
-        self.optimiser_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optimiser_d.step()
+        loss_d = discriminator_step(discriminator, self.optimiser_d, images, fakes)
 
         logits_fake, _ = discriminator(fakes)
         loss_g = F.binary_cross_entropy_with_logits(logits_fake, torch.ones_like(logits_fake))

@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Dict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..base import RECONSTRUCTION_MAPS, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, discriminator_step, reconstruction_map
 from .networks import Discriminator, GanomalyGenerator, check_input_size, initialise_weights
 
 
@@ -53,7 +52,7 @@ class Ganomaly:
         return GanomalyTrainer(networks, dict(self.DEFAULT_TRAINING, **training), device)
 
 
-class GanomalyTrainer:
+class GanomalyTrainer(GeneratorDiscriminatorState):
     def __init__(self, networks: nn.ModuleDict, training: Dict, device):
         self.networks = networks
         self.training = training
@@ -83,15 +82,7 @@ class GanomalyTrainer:
         loss_g.backward()
         self.optimiser_g.step()
 
-        logits_real, _ = discriminator(images)
-        logits_fake, _ = discriminator(reconstructions.detach())
-        loss_d = 0.5 * (
-            F.binary_cross_entropy_with_logits(logits_real, torch.ones_like(logits_real))
-            + F.binary_cross_entropy_with_logits(logits_fake, torch.zeros_like(logits_fake))
-        )
-        self.optimiser_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.optimiser_d.step()
+        loss_d = discriminator_step(discriminator, self.optimiser_d, images, reconstructions, scale=0.5)
         if loss_d.item() < 1e-5:
             initialise_weights(discriminator)
         losses = {"loss_g": loss_g, "loss_adv": loss_adv, "loss_con": loss_con, "loss_lat": loss_lat, "loss_d": loss_d}
@@ -104,13 +95,6 @@ class GanomalyTrainer:
         generator.eval()
         reconstructions, _, _ = generator(images)
         return float((images - reconstructions).abs().mean())
-
-    def state_dict(self) -> Dict:
-        return {"optimiser_g": self.optimiser_g.state_dict(), "optimiser_d": self.optimiser_d.state_dict()}
-
-    def load_state_dict(self, state: Dict) -> None:
-        self.optimiser_g.load_state_dict(state["optimiser_g"])
-        self.optimiser_d.load_state_dict(state["optimiser_d"])
 
 
 METHOD = Ganomaly()

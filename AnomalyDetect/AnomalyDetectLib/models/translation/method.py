@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...pseudolesion import PseudoLesionConfig, add_pseudo_lesions
-from ..base import RECONSTRUCTION_MAPS, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, reconstruction_map
 from .networks import ATTENTION_MODES, DISCRIMINATORS, PatchDiscriminator, TranslationGenerator, UNetDiscriminator
 
 DOMAINS_Y = ("pseudo", "weak")
@@ -112,7 +112,7 @@ def _mean_attention(attention: Optional[torch.Tensor], part: slice, like: torch.
     return attention[part].mean() if attention is not None else like.new_zeros(())
 
 
-class TranslationTrainer:
+class TranslationTrainer(GeneratorDiscriminatorState):
     """CycleGAN-style training; random choices (pseudo-lesions, abnormal batches, their flips) use ``self.generator``.
 
     That generator is reseeded at every step from torch's global generator, which the trainer
@@ -208,13 +208,6 @@ class TranslationTrainer:
             lesioned, _ = add_pseudo_lesions(images, self.pseudo_lesions, seed=int(self.training["validation_seed"]))
             loss = loss + (to_normal(lesioned)[0] - images).abs().mean()
         return float(loss)
-
-    def state_dict(self) -> Dict:
-        return {"optimiser_g": self.optimiser_g.state_dict(), "optimiser_d": self.optimiser_d.state_dict()}
-
-    def load_state_dict(self, state: Dict) -> None:
-        self.optimiser_g.load_state_dict(state["optimiser_g"])
-        self.optimiser_d.load_state_dict(state["optimiser_d"])
 
 
 METHOD = Translation()
