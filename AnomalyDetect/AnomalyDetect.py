@@ -33,7 +33,8 @@ Results are a research aid, not a diagnosis.
 See the <a href="https://github.com/anomalydetect/SlicerAnomalyDetect">project page</a> for documentation.
 """
         self.parent.acknowledgementText = """
-AnomalyDetect is developed by the AnomalyDetect developers. Its default model is GANomaly
-(Akcay et al., 2018) with a gradient-magnitude-similarity anomaly map; AnoGAN, f-AnoGAN,
-Skip-GANomaly, an adversarial autoencoder and translation models can be loaded as bundles.
+AnomalyDetect is developed by the AnomalyDetect developers. Its default model translates each slice into
+its normal counterpart (after the Chen lab's translation-based detection, Ritsumeikan University) and
+maps where they differ; AnoGAN, f-AnoGAN, GANomaly, Skip-GANomaly and an adversarial autoencoder can be
+loaded as bundles.
 """

@@ -80,7 +80,7 @@ def test_info_prints_the_manifest(trained_bundle_path, capsys):
 def test_bundled_default_runs_on_the_bundled_sample(tmp_path):
     """The README's run command, as a user types it, from a fresh process."""
     manifest = read_manifest(default_bundle_path())
-    assert manifest["method"] == "ganomaly" and manifest["modality"] == "MR"
+    assert manifest["method"] == "translation" and manifest["modality"] == "MR"
     out = tmp_path / "out"
     completed = subprocess.run([sys.executable, "-m", "AnomalyDetectLib", "detect", "--out", str(out), "--quiet"],
                                cwd=str(tmp_path), capture_output=True, text=True, timeout=600,

@@ -35,7 +35,7 @@ from .errors import BundleError, OutputError
 
 FORMAT = "anomalydetect-bundle"
 FORMAT_VERSION = 1
-DEFAULT_MODEL_FILE = "ganomaly_lgg_flair.safetensors"
+DEFAULT_MODEL_FILE = "translation_lgg_flair.safetensors"
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 REQUIRED_KEYS = ("method", "architecture", "input_size", "channels", "modality", "normalisation", "thresholds", "scoring")
 
