@@ -98,3 +98,16 @@ def test_config_from_json_style_overrides():
     assert PseudoLesionConfig.from_dict(None) == PseudoLesionConfig()
     with pytest.raises(ValueError, match="radius"):
         PseudoLesionConfig.from_dict({"radius": 0.1})
+
+
+def test_lesions_stay_inside_the_head_when_the_background_is_noisy():
+    """Real MR background is noise up to ~0.1 after normalisation, not zeros: lesions must still avoid it."""
+    generator = torch.Generator().manual_seed(3)
+    size = 64
+    rows, columns = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    head = (((rows - 32) / 24.0) ** 2 + ((columns - 32) / 18.0) ** 2 <= 1.0)[None, None].expand(16, 1, size, size)
+    background = torch.rand(16, 1, size, size, generator=generator) * 0.07
+    slices = torch.where(head, 0.5 + 0.1 * torch.rand(16, 1, size, size, generator=generator), background)
+    _, masks = add_pseudo_lesions(slices, PseudoLesionConfig(), seed=0)
+    assert masks.amax(dim=(1, 2, 3)).min() > 0.5, "every slice got a lesion"
+    assert float(masks[~head].max()) == 0.0, "no lesion pixel outside the head"

@@ -36,6 +36,8 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from .preprocess import MRPercentile
+
 
 @dataclass
 class PseudoLesionConfig:
@@ -48,7 +50,9 @@ class PseudoLesionConfig:
     sigma_range: Tuple[float, float] = (0.45, 0.85)  # their widths σ_k, relative to r
     feather: float = 0.015  # σ of the Gaussian blur that softens the edge
     margin: float = 0.08  # erosion of the foreground that lesions must stay inside
-    foreground_threshold: float = 0.02  # foreground = image > this, holes filled
+    # foreground = image > this, holes filled. The MR normaliser's own foreground threshold: real MR background
+    # is noise up to ~0.1 after normalisation, and 0.02 (used up to commit 61cc38c) took 93 % of a slice for foreground.
+    foreground_threshold: float = MRPercentile.foreground_threshold
     contrast_range: Tuple[float, float] = (0.12, 0.45)  # blob: |intensity shift| c
     brighter_probability: float = 0.5  # blob: chance of s = +1 (brighter)
     texture_strength: float = 0.3  # blob: t, relative modulation of the shift by the texture
