@@ -57,3 +57,18 @@ def trained_bundle_path(phantom_dataset, tmp_path_factory):
 def tiny_bundle_path(trained_bundle_path):
     """The name the Slicer-module tests use for a small valid bundle."""
     return trained_bundle_path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a test module (``pytestmark = pytest.mark.usefixtures("one_thread")``).
+
+    The machines running these tests share two cores with other jobs; one thread is then far faster
+    than two (no oversubscription) and reproducible. The previous setting is restored afterwards.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,13 +20,7 @@ from sklearn.metrics import roc_auc_score
 ARCHITECTURE = {"base_channels": 8, "depth": 3, "latent_dim": 32, "mapping_steps": 40}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # With other jobs on the two cores, one thread is ~10× faster than two (no oversubscription).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

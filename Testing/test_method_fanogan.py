@@ -30,13 +30,7 @@ TRAINING = {"learning_rate": 1e-3, "encoder_learning_rate": 1e-3, "n_critic": 2}
 EPOCHS = 150
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # With other jobs on the two cores, one thread is ~10× faster than two (no oversubscription).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,8 @@ from sklearn.metrics import roc_auc_score
 from trainer.data import discover_cases, load_slices, split_by_patient
 from trainer.fit import FitConfig, checkpoint_path, fit, normaliser_for
 
-torch.set_num_threads(1)  # the machines running these tests share their cores; one thread is faster and reproducible
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 from AnomalyDetectLib.models.translation.method import TranslationTrainer  # noqa: E402
 from AnomalyDetectLib.models.translation.networks import PatchDiscriminator, TranslationGenerator, UNetDiscriminator, compose  # noqa: E402

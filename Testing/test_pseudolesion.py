@@ -9,7 +9,8 @@ from AnomalyDetectLib.phantom import make_head_phantom
 from AnomalyDetectLib.preprocess import MRPercentile, resize_slices
 from AnomalyDetectLib.pseudolesion import PseudoLesionConfig, add_pseudo_lesions, erode, filled_foreground
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 
 @pytest.fixture(scope="module")
