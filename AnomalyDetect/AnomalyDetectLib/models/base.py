@@ -81,10 +81,20 @@ def discriminator_step(discriminator: torch.nn.Module, optimiser: torch.optim.Op
 
 
 class GeneratorDiscriminatorState:
-    """Checkpoint state of a trainer whose optimisers are ``optimiser_g`` and ``optimiser_d`` (a mixin)."""
+    """Base of trainers with one Adam optimiser for ``networks[generator]`` and one for ``networks["discriminator"]``.
 
-    optimiser_g: torch.optim.Optimizer
-    optimiser_d: torch.optim.Optimizer
+    Both use ``training["learning_rate"]`` and betas ``(training["beta1"], 0.999)``; ``state_dict`` /
+    ``load_state_dict`` carry the two optimisers for checkpoints.
+    """
+
+    def __init__(self, networks: torch.nn.ModuleDict, training: Dict, device, generator: str = "generator"):
+        self.networks = networks
+        self.training = training
+        self.device = device
+        betas = (float(training["beta1"]), 0.999)
+        rate = float(training["learning_rate"])
+        self.optimiser_g = torch.optim.Adam(networks[generator].parameters(), lr=rate, betas=betas)
+        self.optimiser_d = torch.optim.Adam(networks["discriminator"].parameters(), lr=rate, betas=betas)
 
     def state_dict(self) -> Dict:
         return {"optimiser_g": self.optimiser_g.state_dict(), "optimiser_d": self.optimiser_d.state_dict()}

@@ -60,13 +60,7 @@ class AdversarialConvAutoencoder:
 
 class AdversarialConvAutoencoderTrainer(GeneratorDiscriminatorState):
     def __init__(self, networks: nn.ModuleDict, training: Dict, device):
-        self.networks = networks
-        self.training = training
-        self.device = device
-        betas = (float(training["beta1"]), 0.999)
-        rate = float(training["learning_rate"])
-        self.optimiser_g = torch.optim.Adam(networks["autoencoder"].parameters(), lr=rate, betas=betas)
-        self.optimiser_d = torch.optim.Adam(networks["discriminator"].parameters(), lr=rate, betas=betas)
+        super().__init__(networks, training, device, generator="autoencoder")
 
     def step(self, images: torch.Tensor) -> Dict[str, float]:
         autoencoder, discriminator = self.networks["autoencoder"], self.networks["discriminator"]

@@ -53,15 +53,6 @@ class Ganomaly:
 
 
 class GanomalyTrainer(GeneratorDiscriminatorState):
-    def __init__(self, networks: nn.ModuleDict, training: Dict, device):
-        self.networks = networks
-        self.training = training
-        self.device = device
-        betas = (float(training["beta1"]), 0.999)
-        rate = float(training["learning_rate"])
-        self.optimiser_g = torch.optim.Adam(networks["generator"].parameters(), lr=rate, betas=betas)
-        self.optimiser_d = torch.optim.Adam(networks["discriminator"].parameters(), lr=rate, betas=betas)
-
     def step(self, images: torch.Tensor) -> Dict[str, float]:
         generator, discriminator = self.networks["generator"], self.networks["discriminator"]
         generator.train()
