@@ -115,6 +115,7 @@ def _prepare_output_folder(out_dir: str) -> None:
 
 def write_outputs(volume, result, out_dir: str, summary: dict) -> List[str]:
     """Write the four result files into ``out_dir`` all together (staged in a temporary folder)."""
+    from .orientation import InPlaneOrientation
     from .overview import render_overview, write_png
     from .volume import write_volume
 
@@ -133,8 +134,9 @@ def write_outputs(volume, result, out_dir: str, summary: dict) -> List[str]:
             for k, (score, flagged) in enumerate(zip(result.slice_scores, result.flagged)):
                 writer.writerow([k, f"{score:.6g}", int(flagged)])
         chosen = _overview_slices(result)
+        shown = InPlaneOrientation.of(volume.ijk_to_ras)  # slices as a radiologist views them
         picture = render_overview(
-            [volume.voxels[k] for k in chosen], [result.anomaly_map[k] for k in chosen], chosen,
+            [shown.apply(volume.voxels[k]) for k in chosen], [shown.apply(result.anomaly_map[k]) for k in chosen], chosen,
             [float(result.slice_scores[k]) for k in chosen], result.slice_threshold, result.map_threshold,
         )
         write_png(picture, os.path.join(staging, names["overview"]))

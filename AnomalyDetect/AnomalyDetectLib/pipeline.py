@@ -28,7 +28,8 @@ import numpy as np
 
 from .bundle import ModelBundle
 from .device import resolve_device
-from .errors import Cancelled
+from .errors import BundleError, Cancelled
+from .orientation import InPlaneOrientation
 from .preprocess import interior_mask, normaliser_from_config, resize_slices, restore_slices
 from .scoring import DEFAULT_SCORING, LevelCalibration, relative_levels, scored_slices, slice_scores
 from .volume import Volume, check_volume
@@ -90,6 +91,8 @@ class Detector:
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle, device: str = "auto") -> Detector:
+        if getattr(bundle.method, "TASK", "anomaly") != "anomaly":
+            raise BundleError(f"'{bundle.path}' is a {bundle.method.TASK} model, not an anomaly model; load it as the landmark detector.")
         resolved = resolve_device(device)
         return cls(bundle.manifest, bundle.build_networks(resolved), resolved)
 
@@ -110,7 +113,9 @@ class Detector:
         warnings = self._modality_warnings(volume)
         report = progress or (lambda fraction, message: None)
         cancel = should_cancel or (lambda: False)
-        voxels = volume.voxels
+        orientation = InPlaneOrientation.of(volume.ijk_to_ras)
+        voxels = orientation.apply(volume.voxels)  # a view: slices as the model was trained to see them
+        spacing_rc = orientation.spacing_rows_columns(volume.spacing)
         slices, rows, columns = voxels.shape
         scale = self.normaliser.fit(voxels)
 
@@ -131,7 +136,7 @@ class Detector:
             report(start / slices, f"Analysing slices {start + 1}–{min(start + batch_size, slices)} of {slices}")
             raw = voxels[start : start + batch_size]
             normalised = scale.apply(raw)
-            region = self.scoring_region(raw, scale, volume.spacing)
+            region = self.scoring_region(raw, scale, spacing_rc)
             model_input = resize_slices(normalised, self.input_size)
             with torch.no_grad():
                 tensor = torch.from_numpy(model_input)[:, None].to(self.device)
@@ -145,6 +150,7 @@ class Detector:
             raw_scores[start : start + len(raw)] = np.where(scored[start : start + len(raw)], batch_scores, 0.0)
             anomaly_map[start : start + len(raw)] = full_maps
         report(1.0, "Scoring slices")
+        anomaly_map = np.ascontiguousarray(orientation.undo(anomaly_map))
 
         if self.calibration is not None:
             calibrated = np.where(scored, self.calibration.apply(levels, raw_scores), 0.0)
@@ -162,10 +168,10 @@ class Detector:
             str(self.device), timings, warnings,
         )
 
-    def scoring_region(self, raw: np.ndarray, scale, spacing_ijk) -> np.ndarray:
-        """Where maps count, for raw slices ``(n, rows, cols)``: filled foreground less the outer rim."""
+    def scoring_region(self, raw: np.ndarray, scale, spacing_rc) -> np.ndarray:
+        """Where maps count, for raw slices ``(n, rows, cols)`` of pixel size ``spacing_rc`` (mm): filled foreground less the outer rim."""
         foreground = self.normaliser.foreground(raw, scale)
-        return interior_mask(foreground, (spacing_ijk[1], spacing_ijk[0]), float(self.scoring["interior_erosion_mm"]))
+        return interior_mask(foreground, spacing_rc, float(self.scoring["interior_erosion_mm"]))
 
     def _modality_warnings(self, volume: Volume) -> List[str]:
         expected = str(self.manifest.get("modality", "")).upper()
