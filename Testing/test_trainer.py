@@ -65,6 +65,26 @@ def test_split_is_by_patient_and_deterministic(phantom_dataset):
         split_by_patient(cases, 0.5, seed=0, test_fraction=0.5)
 
 
+def test_csv_manifest_can_fix_the_split(tmp_path, phantom_dataset):
+    manifest = tmp_path / "cases.csv"
+    rows = [f"{phantom_dataset}/case00{k}_flair.nii.gz,p{k},{side}\n" for k, side in enumerate(["training", "Validation", "training", "test"])]
+    manifest.write_text("image,patient,split\n" + "".join(rows))
+    train, validation, test = split_by_patient(discover_cases(str(manifest)), 0.9, seed=5, test_fraction=0.9)
+    assert [c.patient for c in train] == ["p0", "p2"] and [c.patient for c in validation] == ["p1"] and [c.patient for c in test] == ["p3"]
+    manifest.write_text("image,patient,split\n" + rows[0] + f"{phantom_dataset}/case001_flair.nii.gz,p1,\n")
+    with pytest.raises(AnomalyDetectError, match="some cases only"):
+        split_by_patient(discover_cases(str(manifest)), 0.3, seed=0)
+    manifest.write_text("image,patient,split\n" + rows[0] + f"{phantom_dataset}/case001_flair.nii.gz,p0,validation\n")
+    with pytest.raises(AnomalyDetectError, match="more than one split"):
+        split_by_patient(discover_cases(str(manifest)), 0.3, seed=0)
+    manifest.write_text("image,split\nx.nii.gz,train\n")
+    with pytest.raises(AnomalyDetectError, match="'train' is not one of"):
+        discover_cases(str(manifest))
+    manifest.write_text("image,patient,split\n" + rows[0])
+    with pytest.raises(AnomalyDetectError, match="at least one training and one validation"):
+        split_by_patient(discover_cases(str(manifest)), 0.3, seed=0)
+
+
 def test_fitted_bundle_records_selection_and_thresholds(trained_bundle_path):
     manifest = read_manifest(trained_bundle_path)
     training = manifest["training"]

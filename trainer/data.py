@@ -8,7 +8,8 @@ A data source is one of:
 * a folder with ``normal/`` and ``abnormal/`` sub-folders of 2D images (or volumes):
   every file is a case labelled by its folder (image-level labels, no masks).
 * a CSV manifest with a header and columns ``image`` (required), ``mask``,
-  ``label`` (normal/abnormal or 0/1) and ``patient``; paths relative to the CSV.
+  ``label`` (normal/abnormal or 0/1), ``patient`` and ``split`` (training/validation/test,
+  for a fixed split of your own: then every row needs one); paths relative to the CSV.
 
 A slice's label is ``mask.any()`` over that slice when a mask exists, else the
 case label (0 when none). Only "counted" slices (foreground fraction at least
@@ -25,9 +26,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from AnomalyDetectLib.errors import AnomalyDetectError, VolumeError
+from AnomalyDetectLib.orientation import InPlaneOrientation
 from AnomalyDetectLib.preprocess import resize_slices
 from AnomalyDetectLib.scoring import relative_levels, scored_slices
 from AnomalyDetectLib.volume import VOLUME_SUFFIXES, read_volume, volume_name
+
+SPLITS = ("training", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Case:
     mask: Optional[str] = None
     label: Optional[int] = None
     patient: str = ""
+    split: Optional[str] = None  # "training", "validation" or "test" when the data fixes the split
 
 
 @dataclass
@@ -116,9 +121,12 @@ def _cases_from_csv(path: str) -> List[Case]:
             label = 1
         else:
             raise AnomalyDetectError(f"'{path}' line {number}: label '{row['label']}' is not normal/abnormal/0/1.")
+        split = (row.get("split") or "").strip().lower() or None
+        if split is not None and split not in SPLITS:
+            raise AnomalyDetectError(f"'{path}' line {number}: split '{row['split']}' is not one of {', '.join(SPLITS)}.")
         image = os.path.join(folder, row["image"])
         mask = os.path.join(folder, row["mask"]) if row.get("mask") else None
-        cases.append(Case(image, mask, label, row.get("patient") or volume_name(row["image"])))
+        cases.append(Case(image, mask, label, row.get("patient") or volume_name(row["image"]), split))
     return cases
 
 
@@ -129,8 +137,11 @@ def split_by_patient(
 
     Every slice of a patient lands on one side. Test patients are never read by ``fit``:
     they exist so that design choices made on validation results can be checked on
-    patients nobody looked at.
+    patients nobody looked at. Cases that carry a ``split`` (CSV manifest column) keep it
+    and the fractions are not used.
     """
+    if any(case.split for case in cases):
+        return _fixed_split(cases)
     patients = sorted({case.patient for case in cases})
 
     def rank(patient: str) -> str:
@@ -150,6 +161,18 @@ def split_by_patient(
         [c for c in cases if c.patient in validation],
         [c for c in cases if c.patient in test],
     )
+
+
+def _fixed_split(cases: Sequence[Case]) -> Tuple[List[Case], List[Case], List[Case]]:
+    sides = {name: [c for c in cases if c.split == name] for name in SPLITS}
+    if len(cases) != sum(len(side) for side in sides.values()):
+        raise AnomalyDetectError("The data fixes the split for some cases only: give every row a split (training/validation/test).")
+    for patient in {c.patient for c in cases}:
+        if len({c.split for c in cases if c.patient == patient}) > 1:
+            raise AnomalyDetectError(f"Patient '{patient}' is in more than one split; every slice of a patient must land on one side.")
+    if not sides["training"] or not sides["validation"]:
+        raise AnomalyDetectError("The data's fixed split needs at least one training and one validation case.")
+    return sides["training"], sides["validation"], sides["test"]
 
 
 def read_case(case: Case):
@@ -177,7 +200,8 @@ def load_slices(cases: Sequence[Case], normaliser, input_size: int, min_foregrou
         if not counted.any():
             continue
         chosen = np.flatnonzero(counted)
-        images.append(resize_slices(scale.apply(volume.voxels[chosen]), input_size))
+        oriented = InPlaneOrientation.of(volume.ijk_to_ras).apply(volume.voxels[chosen])  # as detection will see them
+        images.append(resize_slices(scale.apply(oriented), input_size))
         labels.append(slice_labels[chosen])
         case_ids.append(np.full(len(chosen), index))
         slice_ids.append(chosen)
