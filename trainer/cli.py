@@ -3,6 +3,8 @@
     python -m trainer fit --method skipganomaly --data DIR --out model.safetensors
     torchrun --nproc_per_node 4 -m trainer fit ...          # the same, data-parallel (trainer/distributed.py)
     python -m trainer evaluate --model model.safetensors --data DIR --out-json metrics.json
+    python -m trainer fit --method landmarks --data DIR --out landmarks.safetensors --modality CT [--leave-one-out]
+    python -m trainer evaluate --model landmarks.safetensors --data DIR          # localisation error, identification rates
     python -m trainer benchmark --methods skipganomaly,ganomaly --data DIR --budget-minutes 20 --out-json F --out-markdown F
 """
 
@@ -27,13 +29,14 @@ def _json_dict(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from AnomalyDetectLib.models import METHODS
+    from AnomalyDetectLib.models import LANDMARK_METHODS, METHODS
 
     parser = argparse.ArgumentParser(prog="python -m trainer", description="Train and evaluate AnomalyDetect models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     fit = commands.add_parser("fit", help="train a model on normal slices and write a bundle")
-    fit.add_argument("--method", required=True, choices=sorted(METHODS))
+    fit.add_argument("--method", required=True, choices=sorted(METHODS) + sorted(LANDMARK_METHODS),
+                     help="an anomaly method, or 'landmarks' (volumes + landmark files; see trainer/landmarks.py)")
     fit.add_argument("--data", required=True, help="folder of volumes (+ *_mask companions), normal/ + abnormal/ folders, or a CSV manifest")
     fit.add_argument("--out", required=True, help="bundle file to write (.safetensors); checkpoint and loss log go beside it")
     fit.add_argument("--modality", default="MR", choices=["MR", "CT"])
@@ -53,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--scoring", type=_json_dict, default={}, help='JSON overrides of scoring, e.g. \'{"map": "residual"}\'')
     fit.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     fit.add_argument("--quiet", action="store_true")
+    fit.add_argument("--leave-one-out", action="store_true",
+                     help="landmarks only: first train/test once per held-out volume; the pooled metrics go into the bundle")
 
     calibrate = commands.add_parser("calibrate", help="refit scoring, level calibration and thresholds of a bundle without retraining")
     calibrate.add_argument("--model", required=True)
@@ -100,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "fit":
+        if args.command == "fit" and args.method == "landmarks":
+            _fit_landmarks(args)
+        elif args.command == "fit":
             from .fit import FitConfig, fit
 
             fit(FitConfig(
@@ -148,6 +155,36 @@ def _calibrate(args) -> None:
     print(json.dumps({"scoring": manifest["scoring"], **{k: manifest["validation_metrics"].get(k) for k in keys}}, indent=2))
 
 
+def _fit_landmarks(args) -> None:
+    import dataclasses
+    import tempfile
+
+    from .landmark_eval import leave_one_out, report_lines
+    from .landmarks import LandmarkFitConfig, discover_landmark_cases, fit_landmarks
+
+    tunable = {f.name for f in dataclasses.fields(LandmarkFitConfig)} - {"data", "out", "modality", "architecture", "detection", "seed",
+                                                                         "device", "threads", "max_minutes", "quiet", "epochs", "batch_size"}
+    unknown = sorted(set(args.training) - tunable)
+    if unknown:
+        raise AnomalyDetectError(f"Unknown landmark training settings {unknown}; known: {sorted(tunable)}.")
+    config = LandmarkFitConfig(
+        data=args.data, out=args.out, modality=args.modality, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        device=args.device, threads=args.threads, max_minutes=args.max_minutes, quiet=args.quiet, architecture=args.architecture,
+        detection=args.scoring, **args.training,
+    )
+    cases = discover_landmark_cases(args.data)
+    extra = {}
+    if args.leave_one_out:
+        if len(cases) < 2:
+            raise AnomalyDetectError("--leave-one-out needs at least two annotated volumes.")
+        with tempfile.TemporaryDirectory() as work:
+            metrics = leave_one_out(config, cases, work, log=(lambda m: None) if args.quiet else print)
+        print("\n".join(["Leave-one-volume-out:"] + report_lines(metrics)))
+        extra["validation_metrics"] = {k: v for k, v in metrics.items() if k != "records"}
+        extra["validation_metrics"]["protocol"] = "leave-one-volume-out"
+    fit_landmarks(config, cases, extra)
+
+
 def _evaluate(args) -> None:
     from AnomalyDetectLib.bundle import load_bundle
 
@@ -155,6 +192,9 @@ def _evaluate(args) -> None:
     from .evaluate import evaluate
 
     bundle = load_bundle(args.model)
+    if bundle.manifest["method"] == "landmarks":
+        _evaluate_landmarks(bundle, args)
+        return
     cases = discover_cases(args.data)
     if args.split != "all":
         held_out = set(bundle.manifest.get("training", {}).get(f"{args.split}_patients", []))
@@ -168,3 +208,22 @@ def _evaluate(args) -> None:
     keys = ("slice_auroc", "slice_ap", "position_matched_auroc", "pixel_auroc", "pixel_ap", "pixel_dice", "pixel_best_dice_oracle",
             "seconds_per_volume")
     print(json.dumps({k: result.get(k) for k in keys}, indent=2))
+
+
+def _evaluate_landmarks(bundle, args) -> None:
+    from AnomalyDetectLib.landmark_detection import LandmarkDetector
+
+    from .landmark_eval import evaluate_landmarks, report_lines
+    from .landmarks import discover_landmark_cases
+
+    cases = discover_landmark_cases(args.data)
+    seen = set(bundle.manifest.get("training", {}).get("volumes", []))
+    overlap = sorted(seen & {c.patient for c in cases})
+    if overlap:
+        print(f"warning: {len(overlap)} of these volumes were used to train the model ({', '.join(overlap)}); "
+              "their figures are training figures, not an estimate for new volumes.")
+    metrics = evaluate_landmarks(LandmarkDetector.from_bundle(bundle, args.device), cases)
+    print("\n".join(report_lines(metrics)))
+    if args.out_json:
+        with open(args.out_json, "w") as handle:
+            json.dump(metrics, handle, indent=2, default=float)

@@ -190,10 +190,10 @@ def _read(path, with_tensors: bool):
         missing = [key for key in REQUIRED_KEYS if key not in manifest]
         if missing:
             raise BundleError(f"Model file '{path}' has an incomplete manifest (missing {', '.join(missing)}).")
-        from .models import METHODS
+        from .models import LANDMARK_METHODS, METHODS
 
-        if manifest["method"] not in METHODS:
-            known = ", ".join(sorted(METHODS))
+        if manifest["method"] not in METHODS and manifest["method"] not in LANDMARK_METHODS:
+            known = ", ".join(sorted(list(METHODS) + list(LANDMARK_METHODS)))
             raise BundleError(f"Model file '{path}' is for method '{manifest['method']}', which this version does not know ({known}).")
         if not with_tensors:
             return manifest, None

@@ -14,6 +14,10 @@ class VolumeError(AnomalyDetectError):
     """A volume could not be read, is of an unsupported shape, or holds unusable values."""
 
 
+class AnnotationError(AnomalyDetectError):
+    """A landmark file is unreadable, of an unsupported format, or holds unusable points."""
+
+
 class BundleError(AnomalyDetectError):
     """A model bundle is missing, corrupt, truncated, of the wrong version or the wrong kind."""
 

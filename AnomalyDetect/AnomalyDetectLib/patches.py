@@ -108,7 +108,7 @@ def centres_ras_to_ijk(volume: Volume, points_ras) -> np.ndarray:
 
 
 def extract_planes_25d(volume: Volume, centres_ijk, size: int = 32, extent_mm: Optional[float] = None,
-                       pad_value: Optional[float] = None, order: int = 1) -> np.ndarray:
+                       pad_value: Optional[float] = None, order: int = 1, rotation: Optional[np.ndarray] = None) -> np.ndarray:
     """The axial, coronal and sagittal planes through each centre: ``(N, 3, size, size)`` float32.
 
     ``centres_ijk`` is ``(N, 3)`` continuous voxel indices in ``(i, j, k)`` order.
@@ -131,6 +131,9 @@ def extract_planes_25d(volume: Volume, centres_ijk, size: int = 32, extent_mm: O
     row; show coronal and sagittal planes with ``origin="lower"`` to see the head
     at the top.
 
+    ``rotation`` (millimetre mode only): a 3×3 rotation applied to the three planes’
+    RAS directions about each centre (augmentation); None keeps them axis-aligned.
+
     Samples are interpolated with a spline of ``order`` (0 nearest, 1 linear,
     up to 5). Samples outside the grid (beyond the outermost voxel centres) take
     ``pad_value``, by default the volume's minimum.
@@ -143,6 +146,8 @@ def extract_planes_25d(volume: Volume, centres_ijk, size: int = 32, extent_mm: O
     size = _check_int(size, "Patch size", 1)
     order = _check_int(order, "Interpolation order", 0, 5)
     if extent_mm is None:
+        if rotation is not None:
+            raise VolumeError("A patch rotation needs millimetre mode (extent_mm).")
         step = 1.0
         plane_axes = _VOXEL_PLANE_AXES
     else:
@@ -152,7 +157,13 @@ def extract_planes_25d(volume: Volume, centres_ijk, size: int = 32, extent_mm: O
         step /= size
         # Map RAS directions to (i, j, k) index directions, then reverse to (k, j, i).
         ras_to_ijk = np.linalg.inv(_check_matrix(volume)[:3, :3])
-        plane_axes = (_RAS_PLANE_AXES @ ras_to_ijk.T)[..., ::-1]
+        directions = _RAS_PLANE_AXES
+        if rotation is not None:
+            rotation = np.asarray(rotation, dtype=float)
+            if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6):
+                raise VolumeError("Patch rotation must be a 3×3 rotation matrix.")
+            directions = directions @ rotation.T
+        plane_axes = (directions @ ras_to_ijk.T)[..., ::-1]
     if pad_value is None:
         pad_value = float(voxels.min())
     elif not np.isfinite(pad_value):

@@ -70,3 +70,72 @@ def _smooth_noise(rng: np.random.Generator, shape, passes: int) -> np.ndarray:
         for axis in range(3):
             noise = (np.roll(noise, 1, axis) + noise + np.roll(noise, -1, axis)) / 3.0
     return noise / (noise.std() + 1e-6)
+
+
+#: Landmark shapes of :func:`make_landmark_phantom`: equally bright, told apart by shape alone.
+LANDMARK_SHAPES = ("ball", "shell", "rod")
+
+
+def make_landmark_phantom(
+    seed: int = 0,
+    shape: Tuple[int, int, int] = (36, 60, 60),
+    spacing: Tuple[float, float, float] = (1.5, 1.5, 2.0),
+    present: Tuple[str, ...] = LANDMARK_SHAPES,
+    direction: Optional[np.ndarray] = None,
+) -> Tuple[Volume, dict]:
+    """A CT-like body (HU) holding distinctive landmark shapes; returns the volume and ``{name: RAS centre}``.
+
+    ``spacing`` is (i, j, k) in mm and ``direction`` a 3×3 matrix of RAS unit columns (default
+    LPS-like axes), so geometry can be anisotropic and oblique. Shapes (700 HU in a ~40 HU body
+    with noise): "ball" (solid sphere, radius 5 mm), "shell" (hollow sphere, 3.5–6.5 mm), "rod"
+    (cylinder along the patient's superior axis, radius 2.5 mm, 16 mm long), with partial-volume
+    edges (a voxel on a border holds the shape's share of it, roughly, as a scanner would record it).
+    Centres are at least 22 mm apart and 12 mm inside the body.
+    """
+    rng = np.random.default_rng(seed)
+    axes = np.diag([-1.0, -1.0, 1.0]) if direction is None else np.asarray(direction, dtype=float)
+    matrix = np.eye(4)
+    matrix[:3, :3] = axes * np.asarray(spacing, dtype=float)
+    slices, rows, columns = shape
+    centre_ijk = (np.array([columns, rows, slices], dtype=float) - 1) / 2
+    matrix[:3, 3] = -matrix[:3, :3] @ centre_ijk  # the body's centre at RAS (0, 0, 0)
+    k, j, i = np.meshgrid(np.arange(slices), np.arange(rows), np.arange(columns), indexing="ij")
+    ras = np.stack([i, j, k], -1).astype(np.float32) @ matrix[:3, :3].T.astype(np.float32) + matrix[:3, 3].astype(np.float32)
+    sizes = np.array([columns, rows, slices]) - 1
+    extent = np.abs(matrix[:3, :3]) @ sizes / 2  # half-size of the (possibly oblique) box along R, A, S
+    inverse = np.linalg.inv(matrix[:3, :3])
+    half_axes = extent * np.array([0.9, 0.85, 1.2]) * rng.uniform(0.92, 1.0, 3)
+    body_radius = np.sqrt(((ras / half_axes) ** 2).sum(-1))
+    voxels = np.full(shape, -1000.0, dtype=np.float32)
+    body = body_radius < 1.0
+    voxels[body] = 40.0 + 20.0 * _smooth_noise(rng, shape, passes=2)[body]
+    centres = {}
+    voxel = float(np.mean(spacing))
+    for name in present:
+        if name not in LANDMARK_SHAPES:
+            raise ValueError(f"unknown landmark shape {name!r}; expected some of {LANDMARK_SHAPES}")
+        for _ in range(1000):
+            candidate = rng.uniform(-1, 1, 3) * np.maximum(half_axes - 12.0, 1.0) * 0.75
+            ijk = inverse @ (candidate - matrix[:3, 3])
+            margin = 12.0 / np.asarray(spacing, dtype=float)  # voxels: the whole shape stays in the volume
+            inside_box = np.all(ijk >= margin) and np.all(ijk <= sizes - margin)
+            if inside_box and all(np.linalg.norm(candidate - other) >= 22.0 for other in centres.values()):
+                break
+        centres[name] = candidate
+        offset = ras - candidate.astype(np.float32)
+        distance = np.sqrt((offset ** 2).sum(-1))
+        if name == "ball":
+            inside = _partial(5.0 - distance, voxel)
+        elif name == "shell":
+            inside = _partial(6.5 - distance, voxel) * _partial(distance - 3.5, voxel)
+        else:
+            inside = _partial(2.5 - np.sqrt(offset[..., 0] ** 2 + offset[..., 1] ** 2), voxel) * _partial(8.0 - np.abs(offset[..., 2]), voxel)
+        voxels += inside * (700.0 - voxels)
+    voxels += rng.normal(0.0, 10.0, shape).astype(np.float32) * body
+    volume = Volume(np.round(voxels).astype(np.int16), matrix, f"landmark_phantom{seed:03d}", "CT")
+    return volume, {name: tuple(float(v) for v in centre) for name, centre in centres.items()}
+
+
+def _partial(signed_distance_mm: np.ndarray, voxel_mm: float) -> np.ndarray:
+    """Approximate fraction of a voxel inside a surface, from the signed distance of its centre (inside > 0)."""
+    return np.clip(signed_distance_mm / voxel_mm + 0.5, 0.0, 1.0)

@@ -21,9 +21,16 @@ METHODS = {
     "translation": "AnomalyDetectLib.models.translation",
 }
 
+#: Models that are not anomaly detectors but share the bundle format (run by
+#: ``AnomalyDetectLib.landmark_detection``, trained by ``trainer.landmarks``).
+LANDMARK_METHODS = {
+    "landmarks": "AnomalyDetectLib.models.landmarks",
+}
+
 
 def get_method(name: str):
     """The registered method object for ``name`` (raises BundleError for unknown names)."""
-    if name not in METHODS:
-        raise BundleError(f"Unknown method '{name}'; known methods: {', '.join(sorted(METHODS))}.")
-    return importlib.import_module(METHODS[name]).METHOD
+    modules = dict(METHODS, **LANDMARK_METHODS)
+    if name not in modules:
+        raise BundleError(f"Unknown method '{name}'; known methods: {', '.join(sorted(modules))}.")
+    return importlib.import_module(modules[name]).METHOD

@@ -1,0 +1,158 @@
+"""Landmark detector: training on phantoms through the CLI, localisation, absent landmarks, geometry, cancel, evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from AnomalyDetectLib.annotations import Landmark, write_fcsv, write_markups_json
+from AnomalyDetectLib.bundle import load_bundle
+from AnomalyDetectLib.errors import AnomalyDetectError, BundleError, Cancelled, VolumeError
+from AnomalyDetectLib.landmark_detection import LandmarkDetector
+from AnomalyDetectLib.patches import extract_planes_25d
+from AnomalyDetectLib.phantom import make_landmark_phantom
+from AnomalyDetectLib.pipeline import Detector
+from AnomalyDetectLib.volume import Volume, write_volume
+
+from trainer.cli import main as trainer_main
+from trainer.landmark_eval import leave_one_out
+from trainer.landmarks import LandmarkFitConfig, discover_landmark_cases
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+SMALL = {"positives": 16, "body_negatives": 32, "hard_negatives": 32, "hard_pool": 400, "shell_mm": 20.0}
+DETECTION = {"extent_mm": 32.0, "grid_mm": 6.0}
+
+
+def _write_case(folder, seed, writer=write_markups_json, **phantom):
+    rng = np.random.default_rng(seed)
+    phantom.setdefault("spacing", tuple(rng.uniform(1.2, 2.6, 3)))
+    volume, centres = make_landmark_phantom(seed, **phantom)
+    write_volume(volume, os.path.join(folder, f"case{seed}.nii.gz"))
+    suffix = ".mrk.json" if writer is write_markups_json else ".fcsv"
+    writer([Landmark(name, point) for name, point in centres.items()], os.path.join(folder, f"case{seed}{suffix}"))
+    return volume, centres
+
+
+@pytest.fixture(scope="module")
+def landmark_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("landmark_data")
+    for seed in range(5):
+        _write_case(str(folder), seed, writer=write_fcsv if seed % 2 else write_markups_json)
+    out = str(tmp_path_factory.mktemp("landmark_model") / "landmarks.safetensors")
+    code = trainer_main(["fit", "--method", "landmarks", "--data", str(folder), "--out", out, "--modality", "CT", "--epochs", "6",
+                         "--training", json.dumps(SMALL), "--scoring", json.dumps(DETECTION), "--quiet"])
+    assert code == 0
+    return out
+
+
+def test_detector_finds_phantom_landmarks_within_a_few_mm(landmark_model):
+    detector = LandmarkDetector.from_bundle(load_bundle(landmark_model), "cpu")
+    assert detector.classes == ["ball", "rod", "shell"]
+    oblique = np.array([[0.0, -1.0, 0.0], [0.94, 0.0, 0.34], [-0.34, 0.0, 0.94]])  # rows/columns swapped, tilted 20°
+    for seed, geometry in ((200, {"spacing": (1.3, 1.3, 2.4)}), (201, {"spacing": (2.2, 1.4, 1.6), "direction": oblique})):
+        volume, centres = make_landmark_phantom(seed, **geometry)
+        result = detector.detect(volume)
+        assert sorted(f.name for f in result.found) == ["ball", "rod", "shell"]
+        for name, centre in centres.items():
+            error = np.linalg.norm(result.position(name) - np.asarray(centre))
+            assert error < 4.0, f"seed {seed}: {name} found {error:.1f} mm from its centre"
+
+
+def test_an_absent_landmark_is_not_reported(landmark_model):
+    detector = LandmarkDetector.from_bundle(load_bundle(landmark_model), "cpu")
+    volume, centres = make_landmark_phantom(202, spacing=(1.6, 1.6, 2.5), present=("ball", "shell"))
+    result = detector.detect(volume)
+    assert "rod" in result.absent and result.position("rod") is None
+    assert result.best_confidence["rod"] < detector.settings["min_confidence"]
+    assert sorted(f.name for f in result.found) == ["ball", "shell"]
+
+
+def test_progress_cancel_and_the_wrong_kind_of_bundle(landmark_model, trained_bundle_path):
+    bundle = load_bundle(landmark_model)
+    detector = LandmarkDetector.from_bundle(bundle, "cpu")
+    volume, _ = make_landmark_phantom(203, spacing=(1.5, 1.5, 2.0))
+    calls = []
+    detector.detect(volume, progress=lambda fraction, message: calls.append(fraction))
+    assert calls[0] == 0.0 and calls[-1] == 1.0 and calls == sorted(calls)
+    with pytest.raises(Cancelled):
+        detector.detect(volume, should_cancel=lambda: True)
+    with pytest.raises(BundleError, match="not an anomaly model"):
+        Detector.from_bundle(bundle, "cpu")
+    with pytest.raises(BundleError, match="not a landmark detector"):
+        LandmarkDetector.from_bundle(load_bundle(trained_bundle_path), "cpu")
+    with pytest.raises(BundleError, match="does not know"):
+        detector.detect(volume, names=["liver"])
+
+
+def test_evaluate_reports_errors_and_warns_about_training_volumes(landmark_model, tmp_path, capsys):
+    folder = tmp_path / "held_out"
+    folder.mkdir()
+    _write_case(str(folder), 210)
+    _write_case(str(folder), 211, present=("ball", "shell"))
+    out_json = tmp_path / "metrics.json"
+    assert trainer_main(["evaluate", "--model", landmark_model, "--data", str(folder), "--out-json", str(out_json)]) == 0
+    printed = capsys.readouterr().out
+    assert "warning" not in printed and "identification rate" in printed
+    metrics = json.loads(out_json.read_text())
+    assert metrics["annotated_landmarks"] == 5 and metrics["false_reports"] == 0
+    assert metrics["identification_rate_10mm"] == 1.0 and metrics["median_error_mm"] < 4.0
+    assert metrics["patch_top1_accuracy"] >= 0.9
+    seen = tmp_path / "seen"
+    seen.mkdir()
+    training_folder = load_bundle(landmark_model).manifest["training"]["data"]
+    for name in ("case0.nii.gz", "case0.mrk.json"):
+        (seen / name).write_bytes(open(os.path.join(training_folder, name), "rb").read())
+    assert trainer_main(["evaluate", "--model", landmark_model, "--data", str(seen)]) == 0
+    assert "1 of these volumes were used to train the model (case0)" in capsys.readouterr().out
+
+
+def test_leave_one_out_trains_once_per_volume(tmp_path):
+    for seed in range(3):
+        _write_case(str(tmp_path), 300 + seed, present=("ball", "shell") if seed == 2 else ("ball", "shell", "rod"), shape=(28, 44, 44))
+    cases = discover_landmark_cases(str(tmp_path))
+    config = LandmarkFitConfig(data=str(tmp_path), out="", epochs=1, detection=DETECTION, **SMALL)
+    logged = []
+    metrics = leave_one_out(config, cases, str(tmp_path), log=logged.append)
+    assert len(logged) == 3
+    assert metrics["annotated_landmarks"] == 8 and metrics["untrainable"] == []
+    assert {r["volume"] for r in metrics["records"]} <= {"case300", "case301", "case302"}
+
+
+def test_landmark_data_sources_and_their_errors(tmp_path):
+    _write_case(str(tmp_path), 400)
+    (tmp_path / "unannotated.nii.gz").write_bytes((tmp_path / "case400.nii.gz").read_bytes())
+    cases = discover_landmark_cases(str(tmp_path))
+    assert [(c.patient, os.path.basename(c.annotations)) for c in cases] == [("case400", "case400.mrk.json")]
+    manifest = tmp_path / "cases.csv"
+    manifest.write_text("image,landmarks,patient\ncase400.nii.gz,case400.mrk.json,p1\n")
+    assert [c.patient for c in discover_landmark_cases(str(manifest))] == ["p1"]
+    manifest.write_text("image,patient\ncase400.nii.gz,p1\n")
+    with pytest.raises(AnomalyDetectError, match="'landmarks' columns"):
+        discover_landmark_cases(str(manifest))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AnomalyDetectError, match="No volume with a landmark file"):
+        discover_landmark_cases(str(empty))
+
+
+def test_rotated_planes_match_a_rotated_volume():
+    """A 90° rotation about S of the sampling planes equals sampling a volume rotated the other way."""
+    rng = np.random.default_rng(0)
+    voxels = rng.normal(size=(9, 11, 11)).astype(np.float32)
+    matrix = np.diag([1.0, 1.0, 1.0, 1.0])
+    volume = Volume(voxels, matrix)
+    quarter = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    # The same voxels under ijk->RAS = Q·ijk: axis-aligned planes through ijk c read voxels at c + Qᵀ·offset,
+    # which is what planes rotated by Qᵀ read in the identity-geometry volume.
+    rotated_matrix = np.eye(4)
+    rotated_matrix[:3, :3] = quarter.T
+    plain = extract_planes_25d(Volume(voxels, rotated_matrix), [[5, 5, 4]], size=5, extent_mm=5.0)
+    turned = extract_planes_25d(volume, [[5, 5, 4]], size=5, extent_mm=5.0, rotation=quarter)
+    np.testing.assert_allclose(turned, plain, atol=1e-5)
+    assert not np.allclose(turned[0, 0], extract_planes_25d(volume, [[5, 5, 4]], size=5, extent_mm=5.0)[0, 0])
+    with pytest.raises(VolumeError, match="rotation"):
+        extract_planes_25d(volume, [[5, 5, 4]], size=5, extent_mm=5.0, rotation=np.diag([2.0, 1.0, 1.0]))
+    with pytest.raises(VolumeError, match="millimetre mode"):
+        extract_planes_25d(volume, [[5, 5, 4]], size=5, rotation=quarter)
