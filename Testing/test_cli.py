@@ -42,10 +42,12 @@ def test_detect_writes_all_outputs_on_the_input_grid(phantom_file, trained_bundl
     assert anomaly.shape == source.shape
     np.testing.assert_allclose(anomaly.ijk_to_ras, source.ijk_to_ras, atol=1e-4)
     rows = list(csv.reader(open(os.path.join(out, "patient7_flair_slices.csv"))))
-    assert rows[0] == ["slice", "score", "flagged"]
+    assert rows[0] == ["slice", "position_mm", "score", "flagged", "skipped"]
     assert [int(r[0]) for r in rows[1:]] == list(range(source.shape[0]))
+    np.testing.assert_allclose([float(r[1]) for r in rows[1:]], source.slice_positions_mm(), atol=1e-3)
     summary = json.load(open(os.path.join(out, "patient7_flair_summary.json")))
-    assert summary["flagged_slices"] == [int(r[0]) for r in rows[1:] if r[2] == "1"]
+    assert summary["flagged_slices"] == [int(r[0]) for r in rows[1:] if r[3] == "1"]
+    assert all(r[4] == "0" for r in rows[1:]), "no region of interest: nothing skipped"
     assert open(phantom_file, "rb").read() == before, "the input file is untouched"
 
 

@@ -156,3 +156,27 @@ def test_rotated_planes_match_a_rotated_volume():
         extract_planes_25d(volume, [[5, 5, 4]], size=5, extent_mm=5.0, rotation=np.diag([2.0, 1.0, 1.0]))
     with pytest.raises(VolumeError, match="millimetre mode"):
         extract_planes_25d(volume, [[5, 5, 4]], size=5, rotation=quarter)
+
+
+def test_detect_cli_bounds_the_anomaly_search_by_two_landmarks(landmark_model, trained_bundle_path, tmp_path):
+    from AnomalyDetectLib.annotations import read_landmarks
+    from AnomalyDetectLib.cli import main as cli_main
+
+    volume, centres = make_landmark_phantom(220, spacing=(1.5, 1.5, 2.0))
+    path = tmp_path / "body.nii.gz"
+    write_volume(volume, str(path))
+    out = tmp_path / "out"
+    code = cli_main(["detect", str(path), "--model", trained_bundle_path, "--out", str(out), "--quiet", "--landmark-model", landmark_model,
+                     "--roi-between", "ball", "shell", "--roi-margin", "4"])
+    assert code == 0
+    summary = json.loads((out / "body_summary.json").read_text())
+    written = {p.name: np.asarray(p.ras) for p in read_landmarks(str(out / "body_landmarks.mrk.json"))}
+    assert sorted(written) == ["ball", "shell"] and [entry["name"] for entry in summary["landmarks"]] == ["ball", "shell"]
+    low = min(written["ball"][2], written["shell"][2]) - 4
+    high = max(written["ball"][2], written["shell"][2]) + 4
+    z = volume.slice_positions_mm()
+    expected = [k for k in range(volume.shape[0]) if not low <= z[k] <= high]
+    assert summary["skipped_slices"] == expected and 0 < len(expected) < volume.shape[0]
+    assert summary["roi"]["source"].startswith("between landmarks ball and shell")
+    assert cli_main(["detect", str(path), "--model", trained_bundle_path, "--out", str(tmp_path / "o2"), "--quiet",
+                     "--roi-between", "ball", "shell"]) == 2

@@ -3,7 +3,8 @@
 Writes, for an input named ``<name>``:
 
 * ``<name>_anomaly.nii.gz``: the anomaly map on the input's exact grid (float32);
-* ``<name>_slices.csv``: ``slice,score,flagged`` with one row per k slice (0-based);
+* ``<name>_slices.csv``: ``slice,position_mm,score,flagged,skipped`` with one row per k slice (0-based;
+  position along the slice normal; skipped = outside the region of interest);
 * ``<name>_overview.png``: the most suspicious slices with the map overlaid;
 * ``<name>_summary.json``: volume score, thresholds, flagged slices, timings, model.
 
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--batch-size", type=int, default=16, help="slices per batch (memory vs speed)")
     detect.add_argument("--series-uid", help="which DICOM series to read when a folder holds several")
     detect.add_argument("--quiet", action="store_true", help="no progress output")
+    roi = detect.add_argument_group("region of interest (slices outside are scored 0 and marked skipped)")
+    roi.add_argument("--roi-z", nargs=2, type=float, metavar=("LOW", "HIGH"), help="RAS z (superior) range in mm")
+    roi.add_argument("--roi-box", nargs=6, type=float, metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"), help="RAS box corners in mm")
+    roi.add_argument("--landmark-model", help="landmark bundle: detect landmarks (written to <name>_landmarks.mrk.json)")
+    roi.add_argument("--roi-between", nargs=2, metavar=("FIRST", "SECOND"), help="ROI spanning two detected landmarks (needs --landmark-model)")
+    roi.add_argument("--roi-margin", type=float, default=20.0, help="mm added beyond the two landmarks (default 20)")
     info = commands.add_parser("info", help="print a model bundle's manifest")
     info.add_argument("--model", help="model bundle (default: the bundled model)")
     return parser
@@ -87,7 +94,8 @@ def run_detect(args) -> dict:
         if not args.quiet:
             print(f"\r[{fraction:5.0%}] {message}".ljust(60), end="", file=sys.stderr, flush=True)
 
-    result = detect(volume, bundle, device=args.device, progress=progress, batch_size=args.batch_size)
+    landmarks, region = _landmarks_and_roi(args, volume, progress)
+    result = detect(volume, bundle, device=args.device, progress=progress, batch_size=args.batch_size, roi=region)
     if not args.quiet:
         print(file=sys.stderr)
     summary = {
@@ -100,8 +108,38 @@ def run_detect(args) -> dict:
         **result.summary(),
         "slice_scores_are": "level-calibrated" if bundle.manifest.get("calibration") else "raw",
     }
-    summary["outputs"] = write_outputs(volume, result, out_dir, summary)
+    if landmarks is not None:
+        summary["landmarks"] = [{"name": f.name, "ras_mm": list(f.ras), "confidence": f.confidence} for f in landmarks.found]
+        summary["landmarks_absent"] = landmarks.absent
+    summary["outputs"] = write_outputs(volume, result, out_dir, summary, landmarks)
     return summary
+
+
+def _landmarks_and_roi(args, volume, progress):
+    """(landmark result or None, RegionOfInterest or None) from the ROI options."""
+    from .roi import RegionOfInterest
+
+    chosen = [name for name in ("roi_z", "roi_box", "roi_between") if getattr(args, name, None)]
+    if len(chosen) > 1:
+        raise AnomalyDetectError(f"Give one region of interest, not {', '.join('--' + c.replace('_', '-') for c in chosen)}.")
+    if args.roi_between and not args.landmark_model:
+        raise AnomalyDetectError("--roi-between needs --landmark-model to find the landmarks.")
+    landmarks = None
+    if args.landmark_model:
+        from .bundle import load_bundle
+        from .landmark_detection import LandmarkDetector
+
+        detector = LandmarkDetector.from_bundle(load_bundle(args.landmark_model), args.device)
+        names = list(args.roi_between) if args.roi_between else None
+        landmarks = detector.detect(volume, progress=progress, names=names)
+    if args.roi_z:
+        return landmarks, RegionOfInterest.z_range(*args.roi_z)
+    if args.roi_box:
+        return landmarks, RegionOfInterest.box(args.roi_box[:3], args.roi_box[3:])
+    if args.roi_between:
+        found = {f.name: f.ras for f in landmarks.found}
+        return landmarks, RegionOfInterest.between(found, args.roi_between[0], args.roi_between[1], args.roi_margin)
+    return landmarks, None
 
 
 def _prepare_output_folder(out_dir: str) -> None:
@@ -113,8 +151,8 @@ def _prepare_output_folder(out_dir: str) -> None:
         raise OutputError(f"Output folder '{out_dir}' is not writable.")
 
 
-def write_outputs(volume, result, out_dir: str, summary: dict) -> List[str]:
-    """Write the four result files into ``out_dir`` all together (staged in a temporary folder)."""
+def write_outputs(volume, result, out_dir: str, summary: dict, landmarks=None) -> List[str]:
+    """Write the result files into ``out_dir`` all together (staged in a temporary folder)."""
     from .orientation import InPlaneOrientation
     from .overview import render_overview, write_png
     from .volume import write_volume
@@ -130,9 +168,20 @@ def write_outputs(volume, result, out_dir: str, summary: dict) -> List[str]:
         write_volume(volume.with_voxels(result.anomaly_map, name=volume.name + "_anomaly"), os.path.join(staging, names["map"]))
         with open(os.path.join(staging, names["slices"]), "w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["slice", "score", "flagged"])
-            for k, (score, flagged) in enumerate(zip(result.slice_scores, result.flagged)):
-                writer.writerow([k, f"{score:.6g}", int(flagged)])
+            writer.writerow(["slice", "position_mm", "score", "flagged", "skipped"])
+            skipped = result.skipped if result.skipped is not None else np.zeros(len(result.slice_scores), dtype=bool)
+            rows = zip(volume.slice_positions_mm(), result.slice_scores, result.flagged, skipped)
+            for k, (position, score, flagged, outside) in enumerate(rows):
+                writer.writerow([k, f"{position:.3f}", f"{score:.6g}", int(flagged), int(outside)])
+        if landmarks is not None:
+            from .annotations import Landmark, write_markups_json
+
+            names["landmarks"] = f"{volume.name}_landmarks.mrk.json"
+            points = [Landmark(f.name, f.ras) for f in landmarks.found]
+            if points:
+                write_markups_json(points, os.path.join(staging, names["landmarks"]))
+            else:
+                del names["landmarks"]
         chosen = _overview_slices(result)
         shown = InPlaneOrientation.of(volume.ijk_to_ras)  # slices as a radiologist views them
         picture = render_overview(

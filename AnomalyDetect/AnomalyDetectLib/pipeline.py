@@ -31,6 +31,7 @@ from .device import resolve_device
 from .errors import BundleError, Cancelled
 from .orientation import InPlaneOrientation
 from .preprocess import interior_mask, normaliser_from_config, resize_slices, restore_slices
+from .roi import RegionOfInterest
 from .scoring import DEFAULT_SCORING, LevelCalibration, relative_levels, scored_slices, slice_scores
 from .volume import Volume, check_volume
 
@@ -55,6 +56,8 @@ class DetectionResult:
     device: str
     timings: Dict[str, float] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
+    skipped: Optional[np.ndarray] = None  # (slices,) bool: outside the region of interest, score 0
+    roi: Optional[Dict] = None  # the region of interest used (RegionOfInterest.describe()), None = whole volume
 
     @property
     def flagged_slices(self) -> List[int]:
@@ -67,6 +70,8 @@ class DetectionResult:
             "map_threshold": self.map_threshold,
             "flagged_slices": self.flagged_slices,
             "scored_slices": int(self.scored.sum()),
+            "skipped_slices": [] if self.skipped is None else [int(k) for k in np.flatnonzero(self.skipped)],
+            "roi": self.roi,
             "slices": int(len(self.slice_scores)),
             "device": self.device,
             "timings_s": self.timings,
@@ -102,8 +107,13 @@ class Detector:
         progress: Optional[ProgressCallback] = None,
         should_cancel: Optional[Callable[[], bool]] = None,
         batch_size: Optional[int] = None,
+        roi: Optional[RegionOfInterest] = None,
     ) -> DetectionResult:
-        """``batch_size``: slices per forward pass; None = the method's ``DETECT_BATCH_SIZE`` (16 if it has none)."""
+        """``batch_size``: slices per forward pass; None = the method's ``DETECT_BATCH_SIZE`` (16 if it has none).
+
+        ``roi``: only slices meeting it are analysed, and only their pixels inside it; the others
+        are scored 0 and marked ``skipped``.
+        """
         import torch
 
         batch_size = int(batch_size or getattr(self.method, "DETECT_BATCH_SIZE", 16))
@@ -125,6 +135,8 @@ class Detector:
             foreground_fraction[start : start + 64] = self.normaliser.foreground(raw, scale).mean(axis=(1, 2))
         scored = scored_slices(foreground_fraction, self.scoring["min_foreground_fraction"])
         levels = relative_levels(scored)
+        inside = np.ones(slices, dtype=bool) if roi is None else roi.slice_mask(volume)
+        scored &= inside
         prepared = time.perf_counter()
 
         anomaly_map = np.zeros(voxels.shape, dtype=np.float32)
@@ -134,9 +146,13 @@ class Detector:
             if cancel():
                 raise Cancelled(f"Detection on '{volume.name}' was cancelled at slice {start} of {slices}.")
             report(start / slices, f"Analysing slices {start + 1}–{min(start + batch_size, slices)} of {slices}")
+            if not inside[start : start + batch_size].any():
+                continue
             raw = voxels[start : start + batch_size]
             normalised = scale.apply(raw)
             region = self.scoring_region(raw, scale, spacing_rc)
+            if roi is not None:
+                region &= orientation.apply(roi.pixel_masks(volume, range(start, start + len(raw))))
             model_input = resize_slices(normalised, self.input_size)
             with torch.no_grad():
                 tensor = torch.from_numpy(model_input)[:, None].to(self.device)
@@ -165,7 +181,7 @@ class Detector:
         timings = {"prepare": prepared - started, "inference": finished - prepared, "total": finished - started}
         return DetectionResult(
             anomaly_map, calibrated, raw_scores, scored, levels, flagged, volume_score, slice_threshold, map_threshold,
-            str(self.device), timings, warnings,
+            str(self.device), timings, warnings, ~inside, None if roi is None else roi.describe(),
         )
 
     def scoring_region(self, raw: np.ndarray, scale, spacing_rc) -> np.ndarray:
@@ -190,6 +206,7 @@ def detect(
     progress: Optional[ProgressCallback] = None,
     should_cancel: Optional[Callable[[], bool]] = None,
     batch_size: Optional[int] = None,
+    roi: Optional[RegionOfInterest] = None,
 ) -> DetectionResult:
     """Anomaly map, slice scores and flagged slices of ``volume`` under ``bundle``.
 
@@ -198,4 +215,4 @@ def detect(
     is polled between batches and raises :class:`Cancelled` when it returns True.
     The input volume is never modified.
     """
-    return Detector.from_bundle(bundle, device).run(volume, progress, should_cancel, batch_size)
+    return Detector.from_bundle(bundle, device).run(volume, progress, should_cancel, batch_size, roi)
