@@ -163,14 +163,19 @@ def _fit_landmarks(args) -> None:
     from .landmarks import LandmarkFitConfig, discover_landmark_cases, fit_landmarks
 
     tunable = {f.name for f in dataclasses.fields(LandmarkFitConfig)} - {"data", "out", "modality", "architecture", "detection", "seed",
-                                                                         "device", "threads", "max_minutes", "quiet", "epochs", "batch_size"}
+                                                                         "device", "threads", "max_minutes", "quiet", "epochs", "batch_size",
+                                                                         "classes"}
     unknown = sorted(set(args.training) - tunable)
     if unknown:
         raise AnomalyDetectError(f"Unknown landmark training settings {unknown}; known: {sorted(tunable)}.")
+    settings = dict(args.training)
+    architecture = dict(args.architecture)
+    if "classes" in architecture:  # the landmarks to learn, e.g. '{"classes": ["vertebrae_T12", "vertebrae_L1"]}'
+        settings["classes"] = list(architecture.pop("classes"))
     config = LandmarkFitConfig(
         data=args.data, out=args.out, modality=args.modality, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-        device=args.device, threads=args.threads, max_minutes=args.max_minutes, quiet=args.quiet, architecture=args.architecture,
-        detection=args.scoring, **args.training,
+        device=args.device, threads=args.threads, max_minutes=args.max_minutes, quiet=args.quiet, architecture=architecture,
+        detection=args.scoring, **settings,
     )
     cases = discover_landmark_cases(args.data)
     extra = {}

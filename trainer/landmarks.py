@@ -217,7 +217,7 @@ def fit_landmarks(config: LandmarkFitConfig, cases: Optional[Sequence[LandmarkCa
     if missing or not classes:
         raise AnomalyDetectError(f"No annotations of {missing or 'any landmark'} in the training data.")
     method = get_method("landmarks")
-    architecture = dict(method.DEFAULT_ARCHITECTURE, **config.architecture, classes=classes)
+    architecture = dict(method.DEFAULT_ARCHITECTURE, **{k: v for k, v in config.architecture.items() if k != "classes"}, classes=classes)
     detection = dict(method.DEFAULT_DETECTION, **config.detection)
     normaliser = landmark_normaliser(config.modality)
     networks = method.build_networks(architecture).to(device)
