@@ -110,13 +110,13 @@ def test_evaluate_reports_errors_and_warns_about_training_volumes(landmark_model
 
 def test_leave_one_out_trains_once_per_volume(tmp_path):
     for seed in range(3):
-        _write_case(str(tmp_path), 300 + seed, present=("ball", "shell") if seed == 2 else ("ball", "shell", "rod"), shape=(28, 44, 44))
+        _write_case(str(tmp_path), 300 + seed, present=("ball", "shell") if seed == 2 else ("ball", "shell", "rod"), shape=(32, 52, 52))
     cases = discover_landmark_cases(str(tmp_path))
     config = LandmarkFitConfig(data=str(tmp_path), out="", epochs=1, detection=DETECTION, **SMALL)
     logged = []
     metrics = leave_one_out(config, cases, str(tmp_path), log=logged.append)
     assert len(logged) == 3
-    assert metrics["annotated_landmarks"] == 8 and metrics["untrainable"] == []
+    assert metrics["annotated_landmarks"] == 8 and metrics["untrainable"] == [] and metrics["skipped_folds"] == []
     assert {r["volume"] for r in metrics["records"]} <= {"case300", "case301", "case302"}
 
 
@@ -175,7 +175,8 @@ def test_detect_cli_bounds_the_anomaly_search_by_two_landmarks(landmark_model, t
     low = min(written["ball"][2], written["shell"][2]) - 4
     high = max(written["ball"][2], written["shell"][2]) + 4
     z = volume.slice_positions_mm()
-    expected = [k for k in range(volume.shape[0]) if not low <= z[k] <= high]
+    half = volume.spacing[2] / 2  # a slice counts when its slab (centre ± half the spacing) meets the range
+    expected = [k for k in range(volume.shape[0]) if not (z[k] + half > low and z[k] - half < high)]
     assert summary["skipped_slices"] == expected and 0 < len(expected) < volume.shape[0]
     assert summary["roi"]["source"].startswith("between landmarks ball and shell")
     assert cli_main(["detect", str(path), "--model", trained_bundle_path, "--out", str(tmp_path / "o2"), "--quiet",

@@ -87,3 +87,15 @@ def test_cli_reports_the_roi(trained_bundle_path, tmp_path):
     assert summary["skipped_slices"] == [0, 1, 2, 3, 10, 11, 12, 13, 14, 15]
     rows = (out / "v_slices.csv").read_text().splitlines()
     assert rows[0] == "slice,position_mm,score,flagged,skipped" and rows[1].endswith(",1") and rows[6].endswith(",0")
+
+
+def test_a_region_missing_the_volume_is_an_error_and_a_thin_slab_still_meets_its_slice(trained_bundle_path):
+    bundle = load_bundle(trained_bundle_path)
+    volume, _ = make_head_phantom(seed=73, shape=(10, 40, 40))
+    z = _slice_z(volume)  # 2 mm apart
+    with pytest.raises(AnomalyDetectError, match="does not meet"):
+        detect(volume, bundle, device="cpu", roi=RegionOfInterest.z_range(z[-1] + 50, z[-1] + 60))
+    thin = RegionOfInterest.z_range(z[4] + 0.3, z[4] + 0.6)  # inside slice 4's slab, between pixel-centre planes
+    assert np.flatnonzero(thin.slice_mask(volume)).tolist() == [4]
+    box = RegionOfInterest.box((-1000, -1000, z[4] + 0.3), (1000, 1000, z[4] + 0.6))
+    assert np.flatnonzero(box.slice_mask(volume)).tolist() == [4] and box.pixel_masks(volume, [4]).all()

@@ -14,11 +14,11 @@ Each epoch draws fresh patches from every volume:
 * near negatives: the same number in a shell ``negative_min_mm``–``shell_mm`` around each
   landmark (class "none"), so the classifier learns to peak on the landmark, not near it;
 * body negatives: random points of the body farther than ``negative_min_mm`` from every landmark;
-* hard negatives (after the first epoch): of a pool of body points, those the current network
-  most believes are a landmark.
+* hard negatives (after the first epoch): of a pool of body points and of points in the shells and
+  rings around the landmarks, those the current network most believes are a(nother) landmark.
 
 Points between ``positive_radius_mm`` and ``negative_min_mm`` of a landmark are ambiguous for that
-landmark only: they are drawn too (half as many as the positives), labelled "none" with that
+landmark only: they are drawn too (as many as the positives), labelled "none" with that
 landmark's class left out of their loss, so that they teach "not any OTHER landmark" (without
 them a hollow landmark seen off-centre could pass for a different one).
 Augmentation: patches are drawn in groups sharing a random rotation (up to ``rotation_deg``
@@ -152,23 +152,36 @@ class PatchSampler:
             body = body[distance >= config.negative_min_mm]
         self.body = body
 
-    def centres(self, rng: np.random.Generator, hard: Optional[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def near_points(self, rng: np.random.Generator, label: int, point: np.ndarray, shell: int, ring: int):
+        """"None" samples around one landmark: ``shell`` in its negative shell, ``ring`` in its ambiguous ring
+        (their loss leaves that landmark out); those too close to another landmark are dropped."""
+        c = self.config
+        near = np.concatenate([point + _in_ball(rng, shell, c.negative_min_mm, c.shell_mm),
+                               point + _in_ball(rng, ring, c.positive_radius_mm, c.negative_min_mm)])
+        left_out = np.concatenate([np.zeros(shell, dtype=np.int64), np.full(ring, label, dtype=np.int64)])
+        others = [p for other, p in self.landmarks if other != label]
+        if others:  # a "none" sample must not lie where another landmark's label applies
+            clear = np.linalg.norm(near[:, None] - np.stack(others)[None], axis=2).min(axis=1) >= c.negative_min_mm
+            near, left_out = near[clear], left_out[clear]
+        return near, left_out
+
+    def centres(self, rng: np.random.Generator, hard: Optional[Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Centres (N, 3), labels (N,) and the class each sample's loss leaves out (N,; 0 = none left out)."""
         c = self.config
         points, labels, ignored = [], [], []
-        ring = max(1, c.positives // 2)
         for label, point in self.landmarks:
-            points += [point + _in_ball(rng, c.positives, 0.0, c.positive_radius_mm),
-                       point + _in_ball(rng, c.positives, c.negative_min_mm, c.shell_mm),
-                       point + _in_ball(rng, ring, c.positive_radius_mm, c.negative_min_mm)]
-            labels += [np.full(c.positives, label), np.zeros(c.positives, dtype=int), np.zeros(ring, dtype=int)]
-            ignored += [np.zeros(2 * c.positives, dtype=int), np.full(ring, label)]
-        extra = [self.body[rng.integers(0, len(self.body), c.body_negatives)]] if len(self.body) else []
-        extra += [hard] if hard is not None and len(hard) else []
-        for block in extra:
+            near, left_out = self.near_points(rng, label, point, c.positives, c.positives)
+            points += [point + _in_ball(rng, c.positives, 0.0, c.positive_radius_mm), near]
+            labels += [np.full(c.positives, label, dtype=np.int64), np.zeros(len(near), dtype=np.int64)]
+            ignored += [np.zeros(c.positives, dtype=np.int64), left_out]
+        blocks = []
+        if len(self.body):
+            blocks.append((self.body[rng.integers(0, len(self.body), c.body_negatives)], np.zeros(c.body_negatives, dtype=np.int64)))
+        blocks += [hard] if hard is not None and len(hard[0]) else []
+        for block, left_out in blocks:
             points.append(block)
-            labels.append(np.zeros(len(block), dtype=int))
-            ignored.append(np.zeros(len(block), dtype=int))
+            labels.append(np.zeros(len(block), dtype=np.int64))
+            ignored.append(left_out)
         return np.concatenate(points), np.concatenate(labels), np.concatenate(ignored)
 
     def patches(self, rng: np.random.Generator, centres: np.ndarray, augment: bool = True) -> np.ndarray:
@@ -187,13 +200,30 @@ class PatchSampler:
             out = np.clip(out * gain + shift + rng.normal(0, c.noise, out.shape), 0, 1).astype(np.float32)
         return out
 
-    def mine_hard(self, rng: np.random.Generator, detector: LandmarkDetector, count: int, pool: int) -> np.ndarray:
-        """Body points the current network most mistakes for a landmark."""
-        if not len(self.body) or count == 0:
-            return np.empty((0, 3))
-        candidates = self.body[rng.choice(len(self.body), min(pool, len(self.body)), replace=False)]
-        probabilities = detector.probabilities(self.volume, self.scale, candidates)
-        return candidates[np.argsort(probabilities[:, 0])[:count]]
+    def mine_hard(self, rng: np.random.Generator, detector: LandmarkDetector, count: int, pool: int) -> Tuple[np.ndarray, np.ndarray]:
+        """The "none" points the current network most mistakes for a landmark: (points, class left out of their loss).
+
+        Drawn from the body away from the landmarks and from the shells and ambiguous rings around
+        them (where a landmark seen off-centre can pass for another one); in a ring, the ring's own
+        landmark is left out of both the hardness and the loss.
+        """
+        if count == 0:
+            return np.empty((0, 3)), np.empty(0, dtype=np.int64)
+        candidates = [self.body[rng.choice(len(self.body), min(pool, len(self.body)), replace=False)]] if len(self.body) else []
+        left_out = [np.zeros(len(candidates[0]), dtype=np.int64)] if candidates else []
+        per = max(1, pool // max(1, 2 * len(self.landmarks)))
+        for label, point in self.landmarks:
+            near, near_left_out = self.near_points(rng, label, point, per, per)
+            candidates.append(near)
+            left_out.append(near_left_out)
+        if not candidates:
+            return np.empty((0, 3)), np.empty(0, dtype=np.int64)
+        points, left_out = np.concatenate(candidates), np.concatenate(left_out)
+        probabilities = detector.probabilities(self.volume, self.scale, points).astype(float)
+        probabilities[np.arange(len(points)), left_out] = 0.0  # the ring's own landmark does not count
+        probabilities[:, 0] = 0.0
+        hardest = np.argsort(-probabilities.sum(axis=1))[:count]
+        return points[hardest], left_out[hardest]
 
 
 def fit_landmarks(config: LandmarkFitConfig, cases: Optional[Sequence[LandmarkCase]] = None, extra_manifest: Optional[Dict] = None) -> Dict:
@@ -230,7 +260,7 @@ def fit_landmarks(config: LandmarkFitConfig, cases: Optional[Sequence[LandmarkCa
     detector = LandmarkDetector(manifest, networks, device)
     optimiser = torch.optim.Adam(networks.parameters(), lr=config.learning_rate)
     log(f"{len(cases)} volumes, {len(classes)} landmark classes: {', '.join(classes)}")
-    hard: List[Optional[np.ndarray]] = [None] * len(samplers)
+    hard: List[Optional[Tuple[np.ndarray, np.ndarray]]] = [None] * len(samplers)
     history = []
     epoch = 0
     for epoch in range(config.epochs):

@@ -36,6 +36,7 @@ LEARNER_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200)
 def lesion_patches(volume, mask: np.ndarray, normaliser, per_class: int, extent_mm: float, size: int, rng: np.random.Generator,
                    margin_mm: float = 10.0):
     """(patches (n, 3, size, size), labels (n,)): up to ``per_class`` lesion and as many normal-tissue centres of one volume."""
+    mask = np.asarray(mask, dtype=bool)
     scale = normaliser.fit(volume.voxels)
     foreground = normaliser.foreground(volume.voxels, scale)
     spacing = np.asarray(volume.spacing)[::-1]  # k, j, i

@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--series-uid", help="which DICOM series to read when a folder holds several")
     detect.add_argument("--quiet", action="store_true", help="no progress output")
     roi = detect.add_argument_group("region of interest (slices outside are scored 0 and marked skipped)")
-    roi.add_argument("--roi-z", nargs=2, type=float, metavar=("LOW", "HIGH"), help="RAS z (superior) range in mm")
+    roi.add_argument("--roi-z", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                     help="RAS z range in mm (superior positive; the slice table's position_mm runs along the slice normal instead)")
     roi.add_argument("--roi-box", nargs=6, type=float, metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"), help="RAS box corners in mm")
     roi.add_argument("--landmark-model", help="landmark bundle: detect landmarks (written to <name>_landmarks.mrk.json)")
     roi.add_argument("--roi-between", nargs=2, metavar=("FIRST", "SECOND"), help="ROI spanning two detected landmarks (needs --landmark-model)")

@@ -30,7 +30,7 @@ import numpy as np
 
 from .bundle import ModelBundle
 from .device import resolve_device
-from .errors import BundleError, Cancelled
+from .errors import AnomalyDetectError, BundleError, Cancelled
 from .patches import centres_ras_to_ijk, extract_planes_25d
 from .preprocess import CTWindow, MRPercentile, normaliser_from_config
 from .volume import Volume, check_volume
@@ -132,6 +132,11 @@ class LandmarkDetector:
         unknown = [name for name in wanted if name not in self.classes]
         if unknown:
             raise BundleError(f"The landmark model does not know {unknown}; it finds {self.classes}.")
+        if not wanted:
+            raise AnomalyDetectError("No landmark to look for: give at least one name.")
+        if not 0.0 < threshold <= 1.0 or int(self.settings["candidates_per_class"]) < 1:
+            raise AnomalyDetectError(f"min_confidence must be in (0, 1] and candidates_per_class ≥ 1; got {threshold}, "
+                                     f"{self.settings['candidates_per_class']}.")
         columns = [self.classes.index(name) + 1 for name in wanted]
         scale = self.normaliser.fit(volume.voxels)
         grid = body_grid(volume, self.normaliser, scale, float(self.settings["grid_mm"]))
@@ -193,5 +198,6 @@ class LandmarkDetector:
             for index, column in enumerate(columns):
                 p = probabilities[index, :, column].astype(float)
                 weights = np.where(p >= 0.5 * p.max(), p, 0.0)
-                points[index] = (weights[:, None] * (points[index] + offsets)).sum(0) / weights.sum()
+                if weights.sum() > 0:
+                    points[index] = (weights[:, None] * (points[index] + offsets)).sum(0) / weights.sum()
         return points, iterations * len(points) * len(offsets)

@@ -160,7 +160,7 @@ def extract_planes_25d(volume: Volume, centres_ijk, size: int = 32, extent_mm: O
         directions = _RAS_PLANE_AXES
         if rotation is not None:
             rotation = np.asarray(rotation, dtype=float)
-            if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6):
+            if rotation.shape != (3, 3) or not np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-6) or np.linalg.det(rotation) <= 0:
                 raise VolumeError("Patch rotation must be a 3×3 rotation matrix.")
             directions = directions @ rotation.T
         plane_axes = (directions @ ras_to_ijk.T)[..., ::-1]

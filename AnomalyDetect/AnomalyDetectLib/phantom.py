@@ -119,8 +119,11 @@ def make_landmark_phantom(
             ijk = inverse @ (candidate - matrix[:3, 3])
             margin = 12.0 / np.asarray(spacing, dtype=float)  # voxels: the whole shape stays in the volume
             inside_box = np.all(ijk >= margin) and np.all(ijk <= sizes - margin)
-            if inside_box and all(np.linalg.norm(candidate - other) >= 22.0 for other in centres.values()):
+            deep = np.sum((candidate / np.maximum(half_axes - 12.0, 1e-6)) ** 2) <= 1.0 and np.all(half_axes > 12.0)
+            if inside_box and deep and all(np.linalg.norm(candidate - other) >= 22.0 for other in centres.values()):
                 break
+        else:
+            raise ValueError(f"the phantom of shape {shape} and spacing {spacing} is too small for {len(present)} landmarks")
         centres[name] = candidate
         offset = ras - candidate.astype(np.float32)
         distance = np.sqrt((offset ** 2).sum(-1))

@@ -28,7 +28,7 @@ import numpy as np
 
 from .bundle import ModelBundle
 from .device import resolve_device
-from .errors import BundleError, Cancelled
+from .errors import AnomalyDetectError, BundleError, Cancelled
 from .orientation import InPlaneOrientation
 from .preprocess import interior_mask, normaliser_from_config, resize_slices, restore_slices
 from .roi import RegionOfInterest
@@ -112,7 +112,8 @@ class Detector:
         """``batch_size``: slices per forward pass; None = the method's ``DETECT_BATCH_SIZE`` (16 if it has none).
 
         ``roi``: only slices meeting it are analysed, and only their pixels inside it; the others
-        are scored 0 and marked ``skipped``.
+        are scored 0 and marked ``skipped``. A region that meets no slice is an error. (Methods that
+        score whole images, ``slice_score: "image"``, see the whole slice of an analysed slice.)
         """
         import torch
 
@@ -136,6 +137,9 @@ class Detector:
         scored = scored_slices(foreground_fraction, self.scoring["min_foreground_fraction"])
         levels = relative_levels(scored)
         inside = np.ones(slices, dtype=bool) if roi is None else roi.slice_mask(volume)
+        if not inside.any():
+            raise AnomalyDetectError(f"The region of interest ({roi.source}: {roi.describe()['lower_ras_mm']} to "
+                                     f"{roi.describe()['upper_ras_mm']} mm RAS) does not meet '{volume.name}'; nothing would be analysed.")
         scored &= inside
         prepared = time.perf_counter()
 
@@ -151,7 +155,7 @@ class Detector:
             raw = voxels[start : start + batch_size]
             normalised = scale.apply(raw)
             region = self.scoring_region(raw, scale, spacing_rc)
-            if roi is not None:
+            if roi is not None and not roi.open_in_plane:
                 region &= orientation.apply(roi.pixel_masks(volume, range(start, start + len(raw))))
             model_input = resize_slices(normalised, self.input_size)
             with torch.no_grad():
@@ -159,6 +163,7 @@ class Detector:
                 maps, image_scores = self.method.analyse(self.networks, tensor, map_kind)
                 maps = maps[:, 0].float().cpu().numpy()
             full_maps = restore_slices(maps, (rows, columns)) * region
+            full_maps[~inside[start : start + len(raw)]] = 0.0  # slices outside the region of interest
             if self.scoring["slice_score"] == "image" and image_scores is not None:
                 batch_scores = image_scores.double().cpu().numpy()
             else:

@@ -73,17 +73,56 @@ class RegionOfInterest:
         points = np.asarray(points_ras, dtype=float)
         return np.all((points >= np.asarray(self.lower)) & (points <= np.asarray(self.upper)), axis=-1)
 
+    @property
+    def open_in_plane(self) -> bool:
+        """True for a z-range: open along x and y."""
+        return all(np.isinf(self.lower[a]) and np.isinf(self.upper[a]) for a in (0, 1))
+
     def pixel_masks(self, volume: Volume, slices: Sequence[int]) -> np.ndarray:
-        """(len(slices), rows, columns) bool: pixels whose centres lie in the region."""
+        """(len(slices), rows, columns) bool: pixels whose voxel (its centre ± ½ voxel along k) meets the region."""
         _, rows, columns = volume.shape
+        if self.open_in_plane:
+            inside = self.slice_mask(volume)[list(slices)] if len(slices) else np.zeros(0, bool)
+            return np.broadcast_to(inside[:, None, None], (len(inside), rows, columns)).copy()
         matrix = volume.ijk_to_ras
         j, i = np.meshgrid(np.arange(rows, dtype=float), np.arange(columns, dtype=float), indexing="ij")
         plane = i[..., None] * matrix[:3, 0] + j[..., None] * matrix[:3, 1] + matrix[:3, 3]  # RAS of slice 0's pixels
-        return np.stack([self.contains(plane + k * matrix[:3, 2]) for k in slices]) if len(slices) else np.zeros((0, rows, columns), bool)
+        masks = np.zeros((len(slices), rows, columns), dtype=bool)
+        for index, k in enumerate(slices):  # each voxel as the segment k ± ½ through its centre: a thin slab still meets it
+            masks[index] = self._segment_meets(plane + (k - 0.5) * matrix[:3, 2], matrix[:3, 2])
+        return masks
+
+    def _segment_meets(self, starts: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Whether the segments starts + t·direction, t in [0, 1], meet the box (slab method)."""
+        t_low = np.zeros(starts.shape[:-1])
+        t_high = np.ones(starts.shape[:-1])
+        ok = np.ones(starts.shape[:-1], dtype=bool)
+        for axis in range(3):
+            low, high, step = self.lower[axis], self.upper[axis], float(direction[axis])
+            values = starts[..., axis]
+            if abs(step) < 1e-12:
+                ok &= (values >= low) & (values <= high)
+                continue
+            with np.errstate(invalid="ignore"):
+                a, b = (low - values) / step, (high - values) / step
+            t_low = np.maximum(t_low, np.minimum(a, b))
+            t_high = np.minimum(t_high, np.maximum(a, b))
+        return ok & (t_low < t_high)  # touching a face is not meeting
 
     def slice_mask(self, volume: Volume) -> np.ndarray:
-        """(slices,) bool: slices with at least one pixel centre in the region."""
-        return np.array([self.pixel_masks(volume, [k])[0].any() for k in range(volume.shape[0])], dtype=bool)
+        """(slices,) bool: slices whose voxels (the slab k ± ½) meet the region."""
+        slices, rows, columns = volume.shape
+        matrix = volume.ijk_to_ras
+        corners = np.array([[i, j] for i in (-0.5, columns - 0.5) for j in (-0.5, rows - 0.5)])
+        in_plane = corners @ matrix[:3, :2].T + matrix[:3, 3]  # (4, 3)
+        result = np.zeros(slices, dtype=bool)
+        lower, upper = np.asarray(self.lower), np.asarray(self.upper)
+        for k in range(slices):
+            slab = np.concatenate([in_plane + (k - 0.5) * matrix[:3, 2], in_plane + (k + 0.5) * matrix[:3, 2]])
+            if np.any(slab.max(0) <= lower) or np.any(slab.min(0) >= upper):
+                continue  # the slab's bounding box misses the region
+            result[k] = True if self.open_in_plane else bool(self.pixel_masks(volume, [k]).any())
+        return result
 
     def describe(self) -> Dict:
         def plain(values):

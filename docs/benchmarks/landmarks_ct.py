@@ -32,6 +32,8 @@ VOLUMES = {  # case name -> (image relative to ct_mr_volumes, centroid entries t
     "aorta_crop": ("totalseg_aorta_crop/ct_cropped.nii.gz", [("totalseg_aorta_crop/ct_cropped.nii.gz", 0)]),
     "pulmonary_crop": ("totalseg_pulmonary_crop/ct_cropped.nii.gz", [("totalseg_pulmonary_crop/ct_cropped.nii.gz", 0)]),
 }
+# The two chest crops are cut from one CT (same grid, voxels identical where they overlap): one patient.
+PATIENTS = {"aorta_crop": "chest_cta", "pulmonary_crop": "chest_cta"}
 
 
 def write_annotations(data: str, work: str) -> dict:
@@ -54,7 +56,7 @@ def write_annotations(data: str, work: str) -> dict:
         landmarks = [Landmark(name, tuple(point)) for name, point in sorted(points.items())]
         path = os.path.join(work, f"{case}.mrk.json")
         write_markups_json(landmarks, path)
-        rows.append(f"{os.path.abspath(os.path.join(root, image))},{path},{case}")
+        rows.append(f"{os.path.abspath(os.path.join(root, image))},{path},{PATIENTS.get(case, case)}")
         found[case] = sorted(points)
     with open(os.path.join(work, "landmarks.csv"), "w") as handle:
         handle.write("image,landmarks,patient\n" + "\n".join(rows) + "\n")
