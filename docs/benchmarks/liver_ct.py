@@ -61,6 +61,7 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=240)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--picture", default=None, help="PNG montage to write")
+    parser.add_argument("--slices", default=None, help="comma-separated slice indices for the picture (default: 8 spread over the upper two thirds)")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     bundle = load_bundle(args.model or train(args))
@@ -76,8 +77,10 @@ def main() -> int:
           f"(slice threshold {result.slice_threshold:.3f}); volume score {result.volume_score:.3f}")
     scored = np.flatnonzero(result.scored)
     print("slice: score  " + "  ".join(f"{k}:{result.slice_scores[k]:.2f}" for k in scored))
+    print(f"flagged slices: {result.flagged_slices}")
     if args.picture:
-        ks = [int(k) for k in np.linspace(scored[len(scored) // 3], scored[-1] - 8, 8).round()]
+        ks = ([int(k) for k in args.slices.split(",")] if args.slices
+              else [int(k) for k in np.linspace(scored[len(scored) // 3], scored[-1] - 8, 8).round()])
         shown = InPlaneOrientation.of(volume.ijk_to_ras)
         rgb = render_overview([shown.apply(volume.voxels[k]) for k in ks], [shown.apply(result.anomaly_map[k]) for k in ks], ks,
                               [float(result.slice_scores[k]) for k in ks], threshold=result.slice_threshold,
