@@ -119,9 +119,12 @@ class RegionOfInterest:
         lower, upper = np.asarray(self.lower), np.asarray(self.upper)
         for k in range(slices):
             slab = np.concatenate([in_plane + (k - 0.5) * matrix[:3, 2], in_plane + (k + 0.5) * matrix[:3, 2]])
-            if np.any(slab.max(0) <= lower) or np.any(slab.min(0) >= upper):
-                continue  # the slab's bounding box misses the region
-            result[k] = True if self.open_in_plane else bool(self.pixel_masks(volume, [k]).any())
+            result[k] = not (np.any(slab.max(0) <= lower) or np.any(slab.min(0) >= upper))  # bounding boxes overlap
+        if not self.open_in_plane:  # an oblique slab's bounding box may overlap without the slab meeting the box
+            candidates = np.flatnonzero(result)
+            for start in range(0, len(candidates), 32):
+                chunk = candidates[start : start + 32]
+                result[chunk] = self.pixel_masks(volume, chunk).any(axis=(1, 2))
         return result
 
     def describe(self) -> Dict:
