@@ -72,3 +72,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+
+@pytest.fixture(scope="session")
+def plumbing_landmark_bundle_path(tmp_path_factory):
+    """A valid landmark bundle with random weights (see ``phantom.write_plumbing_landmark_bundle``)."""
+    from AnomalyDetectLib.phantom import write_plumbing_landmark_bundle
+
+    return write_plumbing_landmark_bundle(str(tmp_path_factory.mktemp("landmark_plumbing") / "plumbing_landmarks.safetensors"))

@@ -140,7 +140,7 @@ def test_core_library_does_not_import_the_slicer_side():
 
 # --- the stand-in mirrors Slicer ---------------------------------------------------------------
 
-_SOURCE_PATTERN = re.compile(r"^(Base|Libs)/[\w/.]+\.(h|py)\b|^Qt: ")
+_SOURCE_PATTERN = re.compile(r"^(Base|Libs|Modules)/[\w/.]+\.(h|py)\b|^Qt: ")
 
 
 def _public_members(namespace):
@@ -149,31 +149,35 @@ def _public_members(namespace):
 
 def _mirrored_objects(slicer, qt):
     """(qualified name, object) for every public function, class, method and property of the stand-in."""
+    import ctk
+
     found = []
     modules = [
         ("slicer", slicer),
         ("slicer.util", slicer.util),
         ("slicer.ScriptedLoadableModule", slicer.ScriptedLoadableModule),
         ("qt", qt),
+        ("ctk", ctk),
+        ("slicer.parameterNodeWrapper", slicer.parameterNodeWrapper),
     ]
     for module_name, module in modules:
         for name, value in _public_members(module).items():
             if isinstance(value, types.ModuleType) or name in ("app", "mrmlScene", "__all__"):
                 continue
             if inspect.isclass(value):
-                if value.__module__.split(".")[0] not in ("slicer", "qt"):
+                if value.__module__.split(".")[0] not in ("slicer", "qt", "ctk"):
                     continue  # e.g. unittest.TestCase imported for subclassing
                 found.append((f"{module_name}.{name}", value))
                 for member_name, member in vars(value).items():
                     # Node constructors stand for VTK's New(); Python base classes' __init__ are mirrored.
-                    python_class = module_name in ("slicer.ScriptedLoadableModule", "qt")
+                    python_class = module_name in ("slicer.ScriptedLoadableModule", "qt", "ctk", "slicer.parameterNodeWrapper")
                     if member_name.startswith("_") and not (member_name == "__init__" and python_class):
                         continue
                     if isinstance(member, property):
                         member = member.fget
                     if callable(member):
                         found.append((f"{module_name}.{name}.{member_name}", member))
-            elif callable(value) and getattr(value, "__module__", "").split(".")[0] in ("slicer", "qt"):
+            elif callable(value) and getattr(value, "__module__", "").split(".")[0] in ("slicer", "qt", "ctk"):
                 found.append((f"{module_name}.{name}", value))
     return found
 
@@ -231,22 +235,21 @@ def test_standin_lacks_what_it_does_not_provide(slicer_module, scene):
 
     node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "x")
     for owner, name in [
-        (slicer, "qMRMLNodeComboBox"),
-        (slicer, "modules"),
-        (slicer.util, "loadUI"),
+        (slicer, "qMRMLSubjectHierarchyTreeView"),
+        (slicer.modules, "volumes"),
+        (slicer.util, "selectModule"),
         (slicer.util, "getNode"),
         (slicer.app, "layoutManager"),
+        (slicer.app, "moduleManager"),
         (node, "GetSpacing"),
         (node, "HardenTransform"),
         (scene, "GetNodesByClass"),
-        (qt, "QPushButton"),
-        (ctk, "ctkPathLineEdit"),
+        (qt, "QSlider"),
+        (ctk, "ctkSliderWidget"),
     ]:
         with pytest.raises(AttributeError):
             getattr(owner, name)
     assert scene.AddNewNodeByClass("vtkMRMLModelNode") is None  # unknown class: NULL, as in Slicer
-    with pytest.raises(NotImplementedError):
-        slicer.ScriptedLoadableModule.ScriptedLoadableModuleWidget()
 
 
 def test_standin_volume_round_trip(slicer_module, scene):
@@ -310,9 +313,12 @@ def test_process_adds_map_and_table(slicer_module, scene, tiny_bundle_path):
 
     assert table_node.GetName() == "TestVolume slice scores"
     assert table_node.GetNumberOfRows() == voxels.shape[0]
-    assert [table_node.GetColumnName(c) for c in range(table_node.GetNumberOfColumns())] == ["slice", "position_mm", "score", "flagged"]
+    assert [table_node.GetColumnName(c) for c in range(table_node.GetNumberOfColumns())] == [
+        "slice", "position_mm", "score", "flagged", "skipped"]
     table = table_node.GetTable()
-    assert [table.GetColumn(c).GetClassName() for c in range(4)] == ["vtkIntArray", "vtkDoubleArray", "vtkDoubleArray", "vtkIntArray"]
+    assert [table.GetColumn(c).GetClassName() for c in range(5)] == ["vtkIntArray", "vtkDoubleArray", "vtkDoubleArray", "vtkIntArray",
+                                                                     "vtkIntArray"]
+    np.testing.assert_array_equal(slicer.util.arrayFromTableColumn(table_node, "skipped"), 0)  # no region of interest
     np.testing.assert_array_equal(slicer.util.arrayFromTableColumn(table_node, "slice"), np.arange(voxels.shape[0]))
     np.testing.assert_allclose(slicer.util.arrayFromTableColumn(table_node, "score"), result.slice_scores)
     np.testing.assert_array_equal(slicer.util.arrayFromTableColumn(table_node, "flagged"), result.flagged.astype(int))
@@ -388,9 +394,14 @@ def test_bad_model_raises_and_leaves_no_nodes(slicer_module, scene, tmp_path):
 
 
 def test_process_rejects_missing_input(slicer_module, scene):
-    _slicer, module = slicer_module
-    with pytest.raises(ValueError):
+    slicer, module = slicer_module
+    from AnomalyDetectLib.errors import AnomalyDetectError
+
+    with pytest.raises(AnomalyDetectError, match="Select an input scalar volume"):
         module.AnomalyDetectLogic().process(None)
+    empty = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")  # no image data
+    with pytest.raises(AnomalyDetectError, match="holds image data"):
+        module.AnomalyDetectLogic().process(empty)
 
 
 def test_module_self_test_runs_in_standin(slicer_module, scene, tiny_bundle_path):
@@ -398,8 +409,11 @@ def test_module_self_test_runs_in_standin(slicer_module, scene, tiny_bundle_path
     slicer, module = slicer_module
     module.AnomalyDetect(types.SimpleNamespace(path=str(MODULE_FILE)))
     # The way Slicer's "Reload and Test" and ctest call it: slicer.selfTests[name](msec=..., **kwargs).
+    # Without landmarkModelPath the self-test writes its own untrained landmark bundle.
     slicer.selfTests["AnomalyDetect"](msec=0, modelPath=tiny_bundle_path)
-    assert scene.GetNumberOfNodes() > 0
+    names = {scene.GetNthNode(n).GetName() for n in range(scene.GetNumberOfNodes())}
+    assert {"AnomalyDetectTestVolume anomaly map", "AnomalyDetectTestVolume slice scores",
+            "AnomalyDetectTestVolume slice score plot"} <= names
 
 
 # --- CMake lists every Python file --------------------------------------------------------------

@@ -27,7 +27,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 
@@ -229,3 +229,32 @@ def describe(manifest: Dict) -> str:
     if metrics.get("slice_auroc") is not None:
         parts.append(f"validation slice AUROC {metrics['slice_auroc']:.3f}")
     return ", ".join(parts)
+
+
+def model_card(manifest: Dict) -> List[str]:
+    """Lines describing a bundle for people (the Slicer panel): what it is, what it was validated on, its thresholds."""
+    method = manifest.get("method")
+    size = manifest.get("input_size")
+    lines = [f"Method: {method}; modality {manifest.get('modality')}; input {size}×{size}"]
+    if method == "landmarks":
+        classes = list(manifest.get("architecture", {}).get("classes", []))
+        shown = ", ".join(classes[:8]) + (", …" if len(classes) > 8 else "")
+        lines.append(f"Landmark detector: {len(classes)} landmarks ({shown})")
+        return lines
+    training = manifest.get("training") or {}
+    if training:
+        lines.append(f"Trained: {training.get('epochs', '?')} epochs on {os.path.basename(str(training.get('data', '?')).rstrip('/'))}")
+    metrics = manifest.get("validation_metrics") or {}
+    shown = [f"{label} {metrics[key]:.3f}" for key, label in (("slice_auroc", "slice AUROC"), ("pixel_auroc", "pixel AUROC"),
+                                                             ("pixel_dice", "Dice")) if isinstance(metrics.get(key), (int, float))]
+    if shown:
+        cases = f" ({metrics['cases']} cases)" if metrics.get("cases") else ""
+        lines.append("Validation: " + ", ".join(shown) + cases)
+    else:
+        lines.append("Validation: no figures in the bundle")
+    thresholds = manifest.get("thresholds") or {}
+    if "slice" in thresholds:
+        lines.append(f"Calibrated thresholds: slice {thresholds['slice']:.4g}, map {thresholds.get('pixel', float('nan')):.4g} "
+                     f"(quantiles {thresholds.get('slice_quantile_of_normal_validation', '?')} / "
+                     f"{thresholds.get('pixel_quantile_of_normal_validation', '?')} of normal validation data)")
+    return lines

@@ -125,22 +125,18 @@ def _landmarks_and_roi(args, volume, progress):
         raise AnomalyDetectError(f"Give one region of interest, not {', '.join('--' + c.replace('_', '-') for c in chosen)}.")
     if args.roi_between and not args.landmark_model:
         raise AnomalyDetectError("--roi-between needs --landmark-model to find the landmarks.")
-    landmarks = None
+    landmarks = region = None
     if args.landmark_model:
         from .bundle import load_bundle
-        from .landmark_detection import LandmarkDetector
+        from .landmark_detection import landmarks_and_roi
 
-        detector = LandmarkDetector.from_bundle(load_bundle(args.landmark_model), args.device)
-        names = list(args.roi_between) if args.roi_between else None
-        landmarks = detector.detect(volume, progress=progress, names=names)
+        landmarks, region = landmarks_and_roi(volume, load_bundle(args.landmark_model), args.roi_between, args.roi_margin, args.device,
+                                              progress, only_between=bool(args.roi_between))
     if args.roi_z:
         return landmarks, RegionOfInterest.z_range(*args.roi_z)
     if args.roi_box:
         return landmarks, RegionOfInterest.box(args.roi_box[:3], args.roi_box[3:])
-    if args.roi_between:
-        found = {f.name: f.ras for f in landmarks.found}
-        return landmarks, RegionOfInterest.between(found, args.roi_between[0], args.roi_between[1], args.roi_margin)
-    return landmarks, None
+    return landmarks, region
 
 
 def _prepare_output_folder(out_dir: str) -> None:

@@ -37,6 +37,7 @@ from .device import resolve_device
 from .errors import AnomalyDetectError, BundleError, Cancelled
 from .patches import centres_ras_to_ijk, extract_planes_25d
 from .preprocess import CTWindow, MRPercentile, normaliser_from_config
+from .roi import RegionOfInterest
 from .volume import Volume, check_volume
 
 ProgressCallback = Callable[[float, str], None]
@@ -215,3 +216,26 @@ class LandmarkDetector:
 def _cube(half: int, step: float) -> np.ndarray:
     """Offsets ``((2·half + 1)³, 3)`` of a cubic grid of ``step`` mm centred on 0."""
     return np.stack(np.meshgrid(*[np.arange(-half, half + 1) * step] * 3, indexing="ij"), -1).reshape(-1, 3)
+
+
+def landmarks_and_roi(volume: Volume, landmark_bundle: ModelBundle, between: Optional[Sequence[str]] = None, margin_mm: float = 20.0,
+                      device: str = "auto", progress: Optional[ProgressCallback] = None, should_cancel: Optional[Callable[[], bool]] = None,
+                      only_between: bool = False) -> Tuple[LandmarkResult, Optional[RegionOfInterest]]:
+    """Landmarks of ``volume`` and, when ``between`` names two of them, the region spanning them (z-range plus margin).
+
+    ``only_between`` looks for those two landmarks alone (faster); otherwise every landmark the
+    model knows is looked for and reported. Raises :class:`AnomalyDetectError` when a landmark of
+    ``between`` is unknown to the model or not found in the volume.
+    """
+    if between is not None and len(between) != 2:
+        raise AnomalyDetectError(f"A region between landmarks needs exactly two names; got {list(between)}.")
+    detector = LandmarkDetector.from_bundle(landmark_bundle, device)
+    unknown = [name for name in between or () if name not in detector.classes]
+    if unknown:
+        raise BundleError(f"The landmark model does not know {unknown}; it finds {detector.classes}.")
+    names = list(between) if between and only_between else None
+    found = detector.detect(volume, progress=progress, should_cancel=should_cancel, names=names)
+    if not between:
+        return found, None
+    points = {landmark.name: landmark.ras for landmark in found.found}
+    return found, RegionOfInterest.between(points, between[0], between[1], margin_mm)

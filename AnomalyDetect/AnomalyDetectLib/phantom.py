@@ -142,3 +142,27 @@ def make_landmark_phantom(
 def _partial(signed_distance_mm: np.ndarray, voxel_mm: float) -> np.ndarray:
     """Approximate fraction of a voxel inside a surface, from the signed distance of its centre (inside > 0)."""
     return np.clip(signed_distance_mm / voxel_mm + 0.5, 0.0, 1.0)
+
+
+def write_plumbing_landmark_bundle(path: str, classes=("first", "second"), seed: int = 0) -> str:
+    """Write a valid landmark bundle with seeded random weights and return ``path``.
+
+    For testing how landmarks flow through the product (markups, regions of interest), not how
+    well they are found: every class is reported where its probability peaks, because
+    ``min_confidence`` is tiny; a coarse grid keeps detection to about a second.
+    """
+    import torch
+
+    from .bundle import save_bundle
+    from .landmark_detection import landmark_normaliser
+    from .models.landmarks import METHOD
+
+    torch.manual_seed(seed)
+    architecture = dict(METHOD.DEFAULT_ARCHITECTURE, widths=[4, 8, 8], dense=8, classes=list(classes))
+    detection = dict(METHOD.DEFAULT_DETECTION, extent_mm=32.0, grid_mm=12.0, min_confidence=0.01)
+    manifest = {"method": "landmarks", "architecture": architecture, "input_size": 32, "channels": 3, "modality": "MR",
+                "normalisation": landmark_normaliser("MR").to_config(), "thresholds": {"confidence": 0.01}, "scoring": detection,
+                "training": {"note": "untrained: random weights for tests"}}
+    networks = METHOD.build_networks(architecture).eval()
+    save_bundle(path, manifest, {name: value.numpy() for name, value in networks.state_dict().items()})
+    return path

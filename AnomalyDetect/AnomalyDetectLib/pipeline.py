@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -62,6 +62,17 @@ class DetectionResult:
     @property
     def flagged_slices(self) -> List[int]:
         return [int(k) for k in np.flatnonzero(self.flagged)]
+
+    def with_slice_threshold(self, threshold: float) -> DetectionResult:
+        """The same result with slices flagged against ``threshold`` instead of the model's calibrated one.
+
+        Scores, map and volume score are unchanged; only scored slices (not skipped, enough
+        foreground) can be flagged. Raises :class:`AnomalyDetectError` for a non-finite threshold.
+        """
+        threshold = float(threshold)
+        if not np.isfinite(threshold):
+            raise AnomalyDetectError(f"The slice threshold must be a finite number; got {threshold}.")
+        return replace(self, slice_threshold=threshold, flagged=self.scored & (self.slice_scores > threshold))
 
     def summary(self) -> Dict:
         return {

@@ -1,37 +1,46 @@
 """Logic of the AnomalyDetect module: MRML nodes in, AnomalyDetectLib detection, MRML nodes out.
 
-AnomalyDetectLib, numpy and torch are imported only inside functions, because torch may
-not be installed in Slicer's Python yet (the widget offers to install it).
+A thin adapter: it copies the input node into an AnomalyDetectLib ``Volume``, runs landmark
+detection and anomaly detection there, and writes the results into the scene
+(``scene_outputs``). AnomalyDetectLib, numpy and torch are imported only inside functions,
+because torch may not be installed in Slicer's Python yet (see ``dependencies``).
 """
 
 import logging
 
 import slicer
-import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
+
+from . import scene_outputs
 
 
 class AnomalyDetectOutputs:
-    """What :meth:`AnomalyDetectLogic.process` made: the two nodes and the detection result.
+    """What :meth:`AnomalyDetectLogic.process` made.
 
-    From the Slicer Python console::
-
-        outputs = AnomalyDetect.AnomalyDetectLogic().process(slicer.util.getNode("MRHead"))
-        outputs.mapNode      # vtkMRMLScalarVolumeNode "<input> anomaly map"
-        outputs.tableNode    # vtkMRMLTableNode "<input> slice scores"
-        outputs.result       # AnomalyDetectLib detection result (slice_scores, flagged, ...)
+    ``mapNode`` (scalar volume "<input> anomaly map"), ``tableNode`` ("<input> slice scores"),
+    ``plotSeriesNode`` and ``plotChartNode`` (score vs slice), and when asked for
+    ``landmarksNode`` (markups point list), ``roiNode`` (markups ROI) and ``segmentationNode``
+    (thresholded map); None for outputs not made. ``result`` is the AnomalyDetectLib
+    ``DetectionResult`` (slice_scores, flagged, volume_score, ...), ``landmarks`` the
+    ``LandmarkResult`` or None.
     """
 
-    def __init__(self, mapNode, tableNode, result):
-        self.mapNode = mapNode
-        self.tableNode = tableNode
+    def __init__(self, result, nodes, landmarks=None):
         self.result = result
+        self.landmarks = landmarks
+        self.mapNode = nodes.get("map")
+        self.tableNode = nodes.get("table")
+        self.plotSeriesNode = nodes.get("series")
+        self.plotChartNode = nodes.get("chart")
+        self.landmarksNode = nodes.get("landmarks")
+        self.roiNode = nodes.get("roi")
+        self.segmentationNode = nodes.get("segmentation")
 
 
 class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
     """Converts nodes to AnomalyDetectLib volumes, runs detection and writes the results to the scene.
 
-    Can be used without the widget (Python console, scripts, tests). From the Slicer Python console::
+    Usable without the widget (Python console, ``Slicer --no-main-window`` scripts, tests)::
 
         import AnomalyDetect
         logic = AnomalyDetect.AnomalyDetectLogic()
@@ -43,18 +52,21 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
     """
 
-    #: Node reference roles on the input volume that point at its outputs.
-    MAP_REFERENCE_ROLE = "AnomalyDetectMap"
-    TABLE_REFERENCE_ROLE = "AnomalyDetectSliceScores"
-    #: Attribute on each output node: ID of the input volume it was computed from.
-    SOURCE_ATTRIBUTE = "AnomalyDetect.InputVolumeID"
-    #: Colour table of the map (Base/Logic/Resources/ColorFiles/Inferno.txt in Slicer;
-    #: file colour node IDs are "vtkMRMLColorTableNodeFile" + file name).
-    MAP_COLOR_NODE_ID = "vtkMRMLColorTableNodeFileInferno.txt"
+    MAP_REFERENCE_ROLE = scene_outputs.OUTPUTS["map"][0]
+    TABLE_REFERENCE_ROLE = scene_outputs.OUTPUTS["table"][0]
+    SOURCE_ATTRIBUTE = scene_outputs.SOURCE_ATTRIBUTE
+    MAP_COLOR_NODE_ID = scene_outputs.MAP_COLOR_NODE_ID
     MAP_OPACITY = 0.5
+    #: Share of the progress bar given to landmark detection when it runs.
+    LANDMARK_SHARE = 0.3
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        from .parameters import AnomalyDetectParameterNode
+
+        return AnomalyDetectParameterNode(super().getParameterNode())
 
     @staticmethod
     def torchAvailable():
@@ -78,6 +90,41 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
             return None
 
     @staticmethod
+    def describeModel(modelPath=None):
+        """Several lines about a model bundle (None: the bundled one): method, modality, input, metrics, thresholds.
+
+        Reads only the manifest. Raises ``AnomalyDetectLib.errors.BundleError`` naming the problem
+        for a missing, corrupt or foreign file.
+        """
+        from AnomalyDetectLib import bundle as bundleLib
+
+        path = modelPath or bundleLib.default_bundle_path()
+        return "\n".join(bundleLib.model_card(bundleLib.read_manifest(path)))
+
+    @staticmethod
+    def modelThresholds(modelPath=None):
+        """The bundle's calibrated thresholds: ``{"slice": ..., "map": ...}``."""
+        from AnomalyDetectLib import bundle as bundleLib
+        from AnomalyDetectLib.errors import BundleError
+
+        path = modelPath or bundleLib.default_bundle_path()
+        thresholds = bundleLib.read_manifest(path).get("thresholds") or {}
+        if "slice" not in thresholds or "map" not in thresholds and "pixel" not in thresholds:
+            raise BundleError(f"'{path}' holds no calibrated thresholds; it is not an anomaly model.")
+        return {"slice": float(thresholds["slice"]), "map": float(thresholds.get("pixel", thresholds.get("map")))}
+
+    @staticmethod
+    def landmarkNames(landmarkModelPath):
+        """Names of the landmarks a landmark bundle finds."""
+        from AnomalyDetectLib import bundle as bundleLib
+        from AnomalyDetectLib.errors import BundleError
+
+        manifest = bundleLib.read_manifest(landmarkModelPath)
+        if manifest.get("method") != "landmarks":
+            raise BundleError(f"'{landmarkModelPath}' is a {manifest.get('method')} model, not a landmark detector.")
+        return list(manifest["architecture"]["classes"])
+
+    @staticmethod
     def volumeFromNode(volumeNode):
         """An AnomalyDetectLib Volume holding a copy of the node's voxels and its IJK→RAS matrix.
 
@@ -86,137 +133,139 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         """
         from AnomalyDetectLib.volume import Volume
 
-        matrix = vtk.vtkMatrix4x4()
-        volumeNode.GetIJKToRASMatrix(matrix)
         return Volume(
             voxels=slicer.util.arrayFromVolume(volumeNode).copy(),
-            ijk_to_ras=slicer.util.arrayFromVTKMatrix(matrix),
+            ijk_to_ras=slicer.util.arrayFromVTKMatrix(scene_outputs.inputMatrix(volumeNode)),
             name=volumeNode.GetName() or "volume",
         )
 
-    def process(self, inputVolumeNode, modelPath=None, device="auto", progress=None, shouldCancel=None, showResult=True):
+    def process(self, inputVolumeNode, modelPath=None, device="auto", sliceThreshold=None, landmarkModelPath=None, roiBetween=None,
+                roiMargin=10.0, createSegmentation=False, progress=None, shouldCancel=None, showResult=True):
         """Detect anomalies in ``inputVolumeNode`` and add or update its output nodes.
 
-        :param inputVolumeNode: vtkMRMLScalarVolumeNode to analyse (not modified, except
-            for references to its outputs).
-        :param modelPath: model bundle file; None for the bundled default model.
+        :param inputVolumeNode: vtkMRMLScalarVolumeNode to analyse (its voxels are not modified;
+            it gains references to its outputs).
+        :param modelPath: anomaly model bundle; None for the bundled default model.
         :param device: "auto", "cpu", "cuda" or "cuda:N".
+        :param sliceThreshold: flag slices above this score; None for the model's calibrated threshold.
+        :param landmarkModelPath: landmark bundle; when given, landmarks are detected and written
+            as a markups point list "<input> landmarks".
+        :param roiBetween: two landmark names: analyse only slices between them (plus ``roiMargin``
+            mm); the ROI is written as "<input> region of interest". Needs ``landmarkModelPath``.
+        :param createSegmentation: also write "<input> anomaly segmentation" (map above the
+            model's map threshold).
         :param progress: called as ``progress(fraction, message)`` while running.
         :param shouldCancel: polled between batches; when it returns True,
             ``AnomalyDetectLib.errors.Cancelled`` is raised and the scene is left unchanged.
-        :param showResult: show the map over the input in the slice views.
-        :return: AnomalyDetectOutputs with ``mapNode``, ``tableNode`` and ``result``.
+        :param showResult: with a main window, show the map over the input and the plot in the layout.
+        :return: :class:`AnomalyDetectOutputs`.
 
-        Outputs are a scalar volume "<input> anomaly map" and a table "<input> slice scores";
-        running again on the same input replaces their contents. Nodes are created or
-        changed only after detection succeeded.
+        Nodes are created or changed only after detection succeeded; if writing them fails, the
+        nodes this run created are removed. Re-running on the same input replaces the outputs;
+        optional outputs (landmarks, ROI, segmentation) of an earlier run that this run does not
+        make are removed, so what the scene shows always belongs to one run.
         """
-        if inputVolumeNode is None or inputVolumeNode.GetImageData() is None:
-            raise ValueError("Select an input volume that holds image data.")
-
         from AnomalyDetectLib import bundle as bundleLib
-        from AnomalyDetectLib import pipeline
+        from AnomalyDetectLib.errors import AnomalyDetectError
+        from AnomalyDetectLib.pipeline import Detector
+
+        if inputVolumeNode is None or not inputVolumeNode.IsA("vtkMRMLScalarVolumeNode") or inputVolumeNode.GetImageData() is None:
+            raise AnomalyDetectError("Select an input scalar volume that holds image data.")
+        if inputVolumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
+            raise AnomalyDetectError(f"'{inputVolumeNode.GetName()}' is a label map; select a CT or MR image volume.")
+        if roiBetween and not landmarkModelPath:
+            raise AnomalyDetectError("A region between two landmarks needs a landmark model to find them.")
+        report = progress or (lambda fraction, message: None)
 
         volume = self.volumeFromNode(inputVolumeNode)
-        bundle = bundleLib.load_bundle(modelPath if modelPath else bundleLib.default_bundle_path())
+        bundle = bundleLib.load_bundle(modelPath or bundleLib.default_bundle_path())
+        detector = Detector.from_bundle(bundle, device)  # checks the model kind before the long work
+        landmarks = region = None
+        share = 0.0
+        if landmarkModelPath:
+            from AnomalyDetectLib.landmark_detection import landmarks_and_roi
+
+            share = self.LANDMARK_SHARE
+            landmarkBundle = bundleLib.load_bundle(landmarkModelPath)
+            landmarks, region = landmarks_and_roi(volume, landmarkBundle, roiBetween, float(roiMargin), device,
+                                                  lambda f, m: report(share * f, m), shouldCancel)
         logging.info(f"AnomalyDetect: analysing '{volume.name}' {volume.shape} with '{bundle.path}'")
-        result = pipeline.detect(volume, bundle, device=device, progress=progress, should_cancel=shouldCancel)
+        result = detector.run(volume, lambda f, m: report(share + (1.0 - share) * f, m), shouldCancel, roi=region)
+        if sliceThreshold is not None:
+            result = result.with_slice_threshold(sliceThreshold)
 
         if inputVolumeNode.GetScene() is None:
-            raise ValueError(f"The input volume '{volume.name}' was removed from the scene while it was being analysed.")
-        outputs = self._writeOutputs(inputVolumeNode, volume, result)
-        if showResult:
-            slicer.util.setSliceViewerLayers(background=inputVolumeNode, foreground=outputs.mapNode, foregroundOpacity=self.MAP_OPACITY)
+            raise AnomalyDetectError(f"The input volume '{volume.name}' was removed from the scene while it was being analysed.")
+        nodes = self._writeOutputs(inputVolumeNode, volume, result, landmarks, region, createSegmentation)
+        outputs = AnomalyDetectOutputs(result, nodes, landmarks)
+        if showResult and slicer.util.mainWindow() is not None:
+            self.showOutputs(inputVolumeNode, outputs)
         logging.info("AnomalyDetect: " + self.summaryText(result))
         return outputs
 
+    def _writeOutputs(self, inputVolumeNode, volume, result, landmarks, region, createSegmentation):
+        writer = scene_outputs.OutputWriter(inputVolumeNode)
+        nodes = {}
+        try:
+            nodes["map"] = writer.node("map")
+            scene_outputs.writeMap(nodes["map"], inputVolumeNode, result.anomaly_map, result.map_threshold)
+            nodes["table"] = writer.node("table")
+            scene_outputs.writeTable(nodes["table"], volume.slice_positions_mm(), result)
+            nodes["series"], nodes["chart"] = writer.node("series"), writer.node("chart")
+            scene_outputs.writePlot(nodes["series"], nodes["chart"], nodes["table"], writer.inputName, result.slice_threshold)
+            if landmarks is not None:
+                nodes["landmarks"] = writer.node("landmarks")
+                scene_outputs.writeLandmarks(nodes["landmarks"], landmarks)
+                self._followTransform(nodes["landmarks"], inputVolumeNode)
+            if region is not None:
+                nodes["roi"] = writer.node("roi")
+                scene_outputs.writeROI(nodes["roi"], region, volume)
+                self._followTransform(nodes["roi"], inputVolumeNode)
+            if createSegmentation:
+                nodes["segmentation"] = writer.node("segmentation")
+                scene_outputs.writeSegmentation(nodes["segmentation"], inputVolumeNode, result.anomaly_map, result.map_threshold)
+        except Exception:
+            writer.rollback()
+            raise
+        writer.removeStale(key for key in ("landmarks", "roi", "segmentation") if key not in nodes)
+        writer.link(nodes)
+        return nodes
+
+    @staticmethod
+    def _followTransform(node, inputVolumeNode):
+        node.SetAndObserveTransformNodeID(inputVolumeNode.GetTransformNodeID())
+
+    def showOutputs(self, inputVolumeNode, outputs):
+        """Map over the input in the slice views and the score plot in the layout (needs a main window)."""
+        slicer.util.setSliceViewerLayers(background=inputVolumeNode, foreground=outputs.mapNode, foregroundOpacity=self.MAP_OPACITY)
+        slicer.modules.plots.logic().ShowChartInLayout(outputs.plotChartNode)
+
+    def jumpToSlice(self, inputVolumeNode, sliceIndex):
+        """Centre the slice views on the centre of slice ``sliceIndex`` (k) of the input (world coordinates)."""
+        dimensions = inputVolumeNode.GetImageData().GetDimensions()
+        if not 0 <= int(sliceIndex) < dimensions[2]:
+            raise IndexError(f"Slice {sliceIndex} is outside '{inputVolumeNode.GetName()}' (0..{dimensions[2] - 1}).")
+        ijk = [(dimensions[0] - 1) / 2.0, (dimensions[1] - 1) / 2.0, float(sliceIndex), 1.0]
+        local = scene_outputs.inputMatrix(inputVolumeNode).MultiplyPoint(ijk)[:3]
+        world = [0.0, 0.0, 0.0]
+        inputVolumeNode.TransformPointToWorld(list(local), world)
+        slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, world[0], world[1], world[2],
+                                              slicer.vtkMRMLSliceNode.CenteredJumpSlice)
+        return world
+
     @staticmethod
     def summaryText(result):
-        flagged = [int(k) for k in result.flagged.nonzero()[0]]
+        """One line: volume score, threshold, flagged slices (and skipped ones), time."""
+        flagged = result.flagged_slices
+        slices = len(result.slice_scores)
         if flagged:
             shown = ", ".join(str(k) for k in flagged[:12]) + (", ..." if len(flagged) > 12 else "")
-            flaggedText = f"{len(flagged)} of {len(result.slice_scores)} slices flagged (k = {shown})"
+            flaggedText = f"{len(flagged)} of {slices} slices flagged (k = {shown})"
         else:
-            flaggedText = f"no slice of {len(result.slice_scores)} flagged"
+            flaggedText = f"no slice of {slices} flagged"
+        skipped = 0 if result.skipped is None else int(result.skipped.sum())
+        skippedText = f"; {skipped} outside the region of interest" if skipped else ""
         seconds = result.timings.get("total")
         timeText = f" in {seconds:.1f} s" if seconds is not None else ""
-        return f"Volume score {result.volume_score:.3g} (slice threshold {result.slice_threshold:.3g}); {flaggedText}{timeText}."
-
-    def _findOutput(self, inputVolumeNode, role, name, className):
-        node = inputVolumeNode.GetNodeReference(role)
-        if node is not None and node.IsA(className):
-            return node
-        # Fall back to the name, but only for a node made from this same input.
-        node = slicer.mrmlScene.GetFirstNode(name, className)
-        if node is not None and node.GetAttribute(self.SOURCE_ATTRIBUTE) == inputVolumeNode.GetID():
-            return node
-        return None
-
-    def _writeOutputs(self, inputVolumeNode, volume, result):
-        inputName = inputVolumeNode.GetName() or "volume"
-        mapName = f"{inputName} anomaly map"
-        tableName = f"{inputName} slice scores"
-        mapNode = self._findOutput(inputVolumeNode, self.MAP_REFERENCE_ROLE, mapName, "vtkMRMLScalarVolumeNode")
-        tableNode = self._findOutput(inputVolumeNode, self.TABLE_REFERENCE_ROLE, tableName, "vtkMRMLTableNode")
-        created = []
-        try:
-            if mapNode is None:
-                mapNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", mapName)
-                created.append(mapNode)
-            if tableNode is None:
-                tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", tableName)
-                created.append(tableNode)
-            self._updateMapNode(mapNode, inputVolumeNode, result)
-            self._updateTableNode(tableNode, volume, result)
-            for node in (mapNode, tableNode):
-                node.SetAttribute(self.SOURCE_ATTRIBUTE, inputVolumeNode.GetID())
-            inputVolumeNode.SetNodeReferenceID(self.MAP_REFERENCE_ROLE, mapNode.GetID())
-            inputVolumeNode.SetNodeReferenceID(self.TABLE_REFERENCE_ROLE, tableNode.GetID())
-        except Exception:
-            for node in created:
-                displayNode = node.GetDisplayNode() if node.IsA("vtkMRMLDisplayableNode") else None
-                if displayNode is not None:
-                    slicer.mrmlScene.RemoveNode(displayNode)
-                slicer.mrmlScene.RemoveNode(node)
-            raise
-        return AnomalyDetectOutputs(mapNode, tableNode, result)
-
-    def _updateMapNode(self, mapNode, inputVolumeNode, result):
-        matrix = vtk.vtkMatrix4x4()
-        inputVolumeNode.GetIJKToRASMatrix(matrix)
-        mapNode.SetIJKToRASMatrix(matrix)
-        slicer.util.updateVolumeFromArray(mapNode, result.anomaly_map)
-        mapNode.SetAndObserveTransformNodeID(inputVolumeNode.GetTransformNodeID())
-        mapNode.CreateDefaultDisplayNodes()
-        displayNode = mapNode.GetScalarVolumeDisplayNode()
-        displayNode.SetAndObserveColorNodeID(self.MAP_COLOR_NODE_ID)
-        low = float(result.anomaly_map.min())
-        high = float(result.anomaly_map.max())
-        if not high > low:
-            high = low + 1e-6
-        displayNode.SetAutoWindowLevel(0)
-        displayNode.SetWindowLevelMinMax(low, high)
-
-    @staticmethod
-    def _updateTableNode(tableNode, volume, result):
-        import numpy as np
-        from vtk.util.numpy_support import vtk_to_numpy
-
-        slices = len(result.slice_scores)
-        columns = [
-            ("slice", np.arange(slices), vtk.vtkIntArray, "k index of the slice in the input volume"),
-            ("position_mm", volume.slice_positions_mm(), vtk.vtkDoubleArray, "position of the slice centre along the slice normal"),
-            ("score", result.slice_scores, vtk.vtkDoubleArray, "slice anomaly score (0 for slices without enough foreground)"),
-            ("flagged", result.flagged, vtk.vtkIntArray, "1 if the score is above the model's slice threshold"),
-        ]
-        table = vtk.vtkTable()
-        for name, values, arrayClass, _description in columns:
-            array = arrayClass()
-            array.SetName(name)
-            array.SetNumberOfValues(slices)
-            vtk_to_numpy(array)[:] = values  # fills the VTK array in place
-            table.AddColumn(array)
-        tableNode.SetAndObserveTable(table)
-        for name, _values, _arrayClass, description in columns:
-            tableNode.SetColumnDescription(name, description)
-        tableNode.SetColumnUnitLabel("position_mm", "mm")
+        return (f"Volume score {result.volume_score:.3g} (slice threshold {result.slice_threshold:.3g}); "
+                f"{flaggedText}{skippedText}{timeText}.")

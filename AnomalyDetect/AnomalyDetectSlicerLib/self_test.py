@@ -24,9 +24,9 @@ class AnomalyDetectTest(ScriptedLoadableModuleTest):
     def setUp(self):
         slicer.mrmlScene.Clear()
 
-    def runTest(self, modelPath=None):
+    def runTest(self, modelPath=None, landmarkModelPath=None):
         self.setUp()
-        self.test_AnomalyDetect1(modelPath)
+        self.test_AnomalyDetect1(modelPath, landmarkModelPath)
 
     @staticmethod
     def syntheticVolumeArray(slices=10, rows=48, columns=40):
@@ -52,15 +52,25 @@ class AnomalyDetectTest(ScriptedLoadableModuleTest):
         matrix[:3, 3] = [12.5, -30.0, 47.0]
         return matrix
 
-    def test_AnomalyDetect1(self, modelPath=None):
+    def test_AnomalyDetect1(self, modelPath=None, landmarkModelPath=None):
+        """Every output of a run, re-run, landmarks + ROI + segmentation, cancel, bad model.
+
+        Without ``landmarkModelPath`` an untrained landmark bundle is written to Slicer's
+        temporary folder: it tests how landmarks reach the scene, not how well they are found.
+        """
+        import os
+
         import numpy as np
-        from AnomalyDetectLib.errors import Cancelled
+        from AnomalyDetectLib.errors import AnomalyDetectError, Cancelled
+        from AnomalyDetectLib.phantom import write_plumbing_landmark_bundle
 
         self.delayDisplay("Starting the test")
         logic = AnomalyDetectLogic()
         if modelPath is None:
             modelPath = logic.defaultModelPath()
             self.assertIsNotNone(modelPath, "The bundled model (Resources/Models) is missing from this installation.")
+        if landmarkModelPath is None:
+            landmarkModelPath = write_plumbing_landmark_bundle(os.path.join(slicer.app.temporaryPath, "AnomalyDetectTestLandmarks.safetensors"))
 
         voxels = self.syntheticVolumeArray()
         ijkToRAS = self.syntheticIJKToRAS()
@@ -71,10 +81,65 @@ class AnomalyDetectTest(ScriptedLoadableModuleTest):
 
         fractions = []
         outputs = logic.process(inputNode, modelPath=modelPath, device="cpu", progress=lambda f, m: fractions.append(f))
-        mapNode, tableNode = outputs.mapNode, outputs.tableNode
         self.assertTrue(fractions)
+        self.assertTrue(all(0.0 <= f <= 1.0 for f in fractions))
+        self.checkMap(outputs, logic, voxels, ijkToRAS, transformNode)
+        self.checkTableAndPlot(outputs, voxels.shape[0])
+        self.assertIsNone(outputs.landmarksNode)
+        self.assertIsNone(outputs.segmentationNode)
+        self.delayDisplay("First run produced the map, the table and the plot")
+
+        numberOfNodes = slicer.mrmlScene.GetNumberOfNodes()
+        again = logic.process(inputNode, modelPath=modelPath, device="cpu")
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodes)
+        for first, second in [(outputs.mapNode, again.mapNode), (outputs.tableNode, again.tableNode),
+                              (outputs.plotChartNode, again.plotChartNode), (outputs.plotSeriesNode, again.plotSeriesNode)]:
+            self.assertEqual(first.GetID(), second.GetID())
+        self.delayDisplay("Second run replaced the outputs")
+
+        names = logic.landmarkNames(landmarkModelPath)
+        full = logic.process(inputNode, modelPath=modelPath, device="cpu", landmarkModelPath=landmarkModelPath,
+                             roiBetween=(names[0], names[1]), roiMargin=5.0, createSegmentation=True, sliceThreshold=-1.0)
+        markups = full.landmarksNode
+        self.assertIsNotNone(markups)
+        self.assertEqual(markups.GetNumberOfControlPoints(), len(full.landmarks.found))
+        self.assertEqual(sorted(markups.GetNthControlPointLabel(n) for n in range(markups.GetNumberOfControlPoints())),
+                         sorted(f.name for f in full.landmarks.found))
+        self.assertEqual(markups.GetTransformNodeID(), transformNode.GetID())
+        self.assertIsNotNone(full.roiNode)
+        skipped = slicer.util.arrayFromTableColumn(full.tableNode, "skipped")
+        np.testing.assert_array_equal(skipped, full.result.skipped.astype(int))
+        np.testing.assert_array_equal(slicer.util.arrayFromTableColumn(full.tableNode, "score")[skipped == 1], 0.0)
+        self.assertEqual(full.result.slice_threshold, -1.0)
+        np.testing.assert_array_equal(slicer.util.arrayFromTableColumn(full.tableNode, "flagged"), full.result.scored.astype(int))
+        segment = full.segmentationNode.GetSegmentation().GetSegmentIdBySegmentName("anomaly")
+        mask = slicer.util.arrayFromSegmentBinaryLabelmap(full.segmentationNode, segment, inputNode)
+        np.testing.assert_array_equal(mask > 0, full.result.anomaly_map > full.result.map_threshold)
+        self.delayDisplay("Landmarks, region of interest and segmentation")
+
+        withoutExtras = logic.process(inputNode, modelPath=modelPath, device="cpu")
+        self.assertIsNone(withoutExtras.landmarksNode)
+        self.assertIsNone(slicer.mrmlScene.GetNodeByID(markups.GetID()))
+        self.assertIsNone(inputNode.GetNodeReference("AnomalyDetectSegmentation"))
+        self.delayDisplay("A plain re-run removed the outputs it no longer makes")
+
+        otherNode = slicer.util.addVolumeFromArray(voxels, ijkToRAS=ijkToRAS, name="AnomalyDetectTestVolume2")
+        numberOfNodes = slicer.mrmlScene.GetNumberOfNodes()
+        with self.assertRaises(Cancelled):
+            logic.process(otherNode, modelPath=modelPath, device="cpu", landmarkModelPath=landmarkModelPath, shouldCancel=lambda: True)
+        with self.assertRaises(AnomalyDetectError):
+            logic.process(otherNode, modelPath=landmarkModelPath, device="cpu")  # a landmark bundle is not an anomaly model
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodes)
+        self.assertIsNone(otherNode.GetNodeReference(logic.MAP_REFERENCE_ROLE))
+        self.delayDisplay("Cancelling and a wrong model left the scene unchanged")
+
+        self.delayDisplay("Test passed")
+
+    def checkMap(self, outputs, logic, voxels, ijkToRAS, transformNode):
+        import numpy as np
+
+        mapNode = outputs.mapNode
         self.assertEqual(mapNode.GetName(), "AnomalyDetectTestVolume anomaly map")
-        self.assertEqual(tableNode.GetName(), "AnomalyDetectTestVolume slice scores")
         mapArray = slicer.util.arrayFromVolume(mapNode)
         self.assertEqual(mapArray.shape, voxels.shape)
         self.assertEqual(mapArray.dtype, np.float32)
@@ -82,25 +147,22 @@ class AnomalyDetectTest(ScriptedLoadableModuleTest):
         mapNode.GetIJKToRASMatrix(mapMatrix)
         np.testing.assert_allclose(slicer.util.arrayFromVTKMatrix(mapMatrix), ijkToRAS, atol=1e-6)
         self.assertEqual(mapNode.GetTransformNodeID(), transformNode.GetID())
-        self.assertEqual(mapNode.GetScalarVolumeDisplayNode().GetColorNodeID(), logic.MAP_COLOR_NODE_ID)
-        self.assertEqual(tableNode.GetNumberOfRows(), voxels.shape[0])
-        self.assertEqual([tableNode.GetColumnName(c) for c in range(4)], ["slice", "position_mm", "score", "flagged"])
+        display = mapNode.GetScalarVolumeDisplayNode()
+        self.assertEqual(display.GetColorNodeID(), logic.MAP_COLOR_NODE_ID)
+        self.assertEqual(display.GetApplyThreshold(), 1)
+        self.assertAlmostEqual(display.GetLowerThreshold(), outputs.result.map_threshold, places=5)
+
+    def checkTableAndPlot(self, outputs, slices):
+        import numpy as np
+
+        tableNode = outputs.tableNode
+        self.assertEqual(tableNode.GetName(), "AnomalyDetectTestVolume slice scores")
+        self.assertEqual(tableNode.GetNumberOfRows(), slices)
+        self.assertEqual([tableNode.GetColumnName(c) for c in range(5)], ["slice", "position_mm", "score", "flagged", "skipped"])
         np.testing.assert_allclose(slicer.util.arrayFromTableColumn(tableNode, "score"), outputs.result.slice_scores)
-        self.delayDisplay("First run produced the map and the table")
-
-        numberOfNodes = slicer.mrmlScene.GetNumberOfNodes()
-        again = logic.process(inputNode, modelPath=modelPath, device="cpu")
-        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodes)
-        self.assertEqual(again.mapNode.GetID(), mapNode.GetID())
-        self.assertEqual(again.tableNode.GetID(), tableNode.GetID())
-        self.delayDisplay("Second run replaced the outputs")
-
-        otherNode = slicer.util.addVolumeFromArray(voxels, ijkToRAS=ijkToRAS, name="AnomalyDetectTestVolume2")
-        numberOfNodes = slicer.mrmlScene.GetNumberOfNodes()
-        with self.assertRaises(Cancelled):
-            logic.process(otherNode, modelPath=modelPath, device="cpu", shouldCancel=lambda: True)
-        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), numberOfNodes)
-        self.assertIsNone(otherNode.GetNodeReference(logic.MAP_REFERENCE_ROLE))
-        self.delayDisplay("Cancelling left the scene unchanged")
-
-        self.delayDisplay("Test passed")
+        np.testing.assert_array_equal(slicer.util.arrayFromTableColumn(tableNode, "flagged"), outputs.result.flagged.astype(int))
+        series, chart = outputs.plotSeriesNode, outputs.plotChartNode
+        self.assertEqual(series.GetTableNodeID(), tableNode.GetID())
+        self.assertEqual((series.GetXColumnName(), series.GetYColumnName()), ("slice", "score"))
+        self.assertEqual(chart.GetNumberOfPlotSeriesNodes(), 1)
+        self.assertEqual(chart.GetNthPlotSeriesNodeID(0), series.GetID())

@@ -1,180 +1,299 @@
-"""GUI of the AnomalyDetect module. Needs Qt and a Slicer main window (not tested in CI)."""
+"""GUI of the AnomalyDetect module, laid out in Resources/UI/AnomalyDetect.ui (structure of Slicer's scripted module template)."""
 
 import logging
 import traceback
 
-import ctk
-import qt
 import slicer
+import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
+from slicer.util import VTKObservationMixin
 
 from .logic import AnomalyDetectLogic
 
+#: Text of the first entry of the two landmark combo boxes (no region: the whole volume).
+WHOLE_VOLUME = "(whole volume)"
 
-class AnomalyDetectWidget(ScriptedLoadableModuleWidget):
-    """Minimal GUI: input volume, model file, Apply/Cancel, progress and a result line.
 
-    Slicer creates it when the module is opened; the instance is ``slicer.modules.AnomalyDetectWidget``.
-    From the Slicer Python console::
+class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Input volume, model, device, threshold, landmarks/region, Apply/Cancel, verdict and flagged slices.
+
+    Settings live in the module's parameter node (``self.logic.getParameterNode()``), so they
+    are saved with the scene. Slicer creates the widget when the module is first shown; the
+    instance is ``slicer.modules.AnomalyDetectWidget``. From the Slicer Python console::
 
         slicer.util.selectModule("AnomalyDetect")
         widget = slicer.modules.AnomalyDetectWidget
-        widget.inputSelector.setCurrentNode(slicer.util.getNode("MRHead"))
-        widget.onApplyButton()       # same as clicking Apply
-        widget.resultLabel.text      # summary line, or the error
+        widget.ui.inputSelector.setCurrentNode(slicer.util.getNode("MRHead"))
+        widget.ui.applyButton.click()
+        widget.ui.resultLabel.text      # the verdict, or what went wrong
 
     Uses ScriptedLoadableModuleWidget base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
     """
 
     def __init__(self, parent=None):
+        """Called when the user opens the module the first time and the widget is initialized."""
         ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)  # needed for parameter node observation
         self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
         self._running = False
         self._cancelRequested = False
+        self._updatingGUI = False
+        self._describedModelPath = None
+        self._landmarkNamesPath = None
+        self._resultInputNode = None
+        self._flaggedSlices = []
 
     def setup(self):
+        """Called when the user opens the module the first time and the widget is initialized."""
         ScriptedLoadableModuleWidget.setup(self)
+
+        # Load widget from .ui file (created by Qt Designer).
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/AnomalyDetect.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+
+        # Set scene in MRML widgets. The .ui connects the top-level qMRMLWidget's
+        # "mrmlSceneChanged(vtkMRMLScene*)" signal to each MRML widget's "setMRMLScene(vtkMRMLScene*)" slot.
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
         self.logic = AnomalyDetectLogic()
 
-        parametersCollapsibleButton = ctk.ctkCollapsibleButton()
-        parametersCollapsibleButton.text = "Anomaly detection"
-        self.layout.addWidget(parametersCollapsibleButton)
-        formLayout = qt.QFormLayout(parametersCollapsibleButton)
+        # These connections ensure that we update parameter node when scene is closed
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
-        self.inputSelector = slicer.qMRMLNodeComboBox()
-        self.inputSelector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
-        self.inputSelector.selectNodeUponCreation = True
-        self.inputSelector.addEnabled = False
-        self.inputSelector.removeEnabled = False
-        self.inputSelector.noneEnabled = False
-        self.inputSelector.showHidden = False
-        self.inputSelector.showChildNodeTypes = False  # no label maps
-        self.inputSelector.setMRMLScene(slicer.mrmlScene)
-        self.inputSelector.setToolTip("Scalar volume (CT or MR) to analyse.")
-        formLayout.addRow("Input volume:", self.inputSelector)
+        # Widgets carrying SlicerParameterName are bound by connectGui. Slicer has no GUI connector
+        # for a ctkPathLineEdit holding a str or a QComboBox with changing items (see parameters.py),
+        # so these four are bound here, in both directions (see _updateGUIFromParameterNode).
+        self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", lambda path: self._setParameter("modelPath", path))
+        self.ui.landmarkModelPathLineEdit.connect("currentPathChanged(QString)", lambda path: self._setParameter("landmarkModelPath", path))
+        self.ui.roiStartComboBox.connect("currentIndexChanged(int)", lambda index: self._setParameter("roiStart", self._landmarkName(index)))
+        self.ui.roiEndComboBox.connect("currentIndexChanged(int)", lambda index: self._setParameter("roiEnd", self._landmarkName(index)))
 
-        self.modelPathEdit = ctk.ctkPathLineEdit()
-        self.modelPathEdit.filters = ctk.ctkPathLineEdit.Files
-        self.modelPathEdit.nameFilters = ["Model bundles (*.safetensors)", "All files (*)"]
-        self.modelPathEdit.currentPath = AnomalyDetectLogic.defaultModelPath() or ""
-        self.modelPathEdit.setToolTip("Model bundle to use; empty for the model that comes with the extension.")
-        formLayout.addRow("Model:", self.modelPathEdit)
+        # Buttons
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.ui.flaggedSlicesListWidget.connect("itemClicked(QListWidgetItem*)", self.onFlaggedSliceClicked)
 
-        self.applyButton = qt.QPushButton("Apply")
-        self.applyButton.toolTip = "Compute the anomaly map and slice scores of the input volume."
-        self.cancelButton = qt.QPushButton("Cancel")
-        self.cancelButton.toolTip = "Stop the running detection (after the current batch of slices)."
-        self.cancelButton.enabled = False
-        buttonsLayout = qt.QHBoxLayout()
-        buttonsLayout.addWidget(self.applyButton)
-        buttonsLayout.addWidget(self.cancelButton)
-        formLayout.addRow(buttonsLayout)
-
-        self.progressBar = qt.QProgressBar()
-        self.progressBar.minimum = 0
-        self.progressBar.maximum = 100
-        self.progressBar.value = 0
-        formLayout.addRow(self.progressBar)
-
-        self.resultLabel = qt.QLabel("")
-        self.resultLabel.wordWrap = True
-        formLayout.addRow(self.resultLabel)
-
-        self.applyButton.connect("clicked(bool)", self.onApplyButton)
-        self.cancelButton.connect("clicked(bool)", self.onCancelButton)
-        self.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.updateButtonStates)
-
-        self.layout.addStretch(1)
-        self.updateButtonStates()
+        # Make sure parameter node is initialized (needed for module reload)
+        self.initializeParameterNode()
 
     def cleanup(self):
+        """Called when the application closes and the module widget is destroyed."""
         self._cancelRequested = True
+        self.removeObservers()
 
-    def updateButtonStates(self, caller=None, event=None):
-        hasInput = self.inputSelector.currentNode() is not None
-        self.applyButton.enabled = hasInput and not self._running
-        self.applyButton.toolTip = "Compute the anomaly map and slice scores." if hasInput else "Select an input volume."
-        self.cancelButton.enabled = self._running
-        self.inputSelector.enabled = not self._running
-        self.modelPathEdit.enabled = not self._running
+    def enter(self):
+        """Called each time the user opens this module."""
+        self.initializeParameterNode()
+
+    def exit(self):
+        """Called each time the user opens a different module."""
+        # Do not react to parameter node changes (GUI will be updated when the user enters into the module)
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event):
+        """Called just before the scene is closed."""
+        # Parameter node will be reset, do not use it anymore
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        """Called just after the scene is closed."""
+        # If this module is shown while the scene is closed then recreate a new parameter node immediately
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        """Ensure parameter node exists and observed."""
+        # Parameter node stores all user choices in parameter values, node selections, etc.
+        # so that when the scene is saved and reloaded, these settings are restored.
+        self.setParameterNode(self.logic.getParameterNode())
+
+        # Select default input nodes if nothing is selected yet to save a few clicks for the user
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode):
+        """Set and observe parameter node.
+        Observation is needed because when the parameter node is changed then the GUI must be updated immediately.
+        """
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # Note: in the .ui file, a Qt dynamic property called "SlicerParameterName" is set on each
+            # GUI widget that is connected to a parameter node property.
+            # ui element that needs connection.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            self._onParameterNodeModified()
+
+    def _onParameterNodeModified(self, caller=None, event=None):
+        self._updateGUIFromParameterNode()
+        self._checkCanApply()
+
+    def _setParameter(self, name, value):
+        if self._parameterNode is not None and not self._updatingGUI:
+            self._parameterNode.setValue(name, value)
+
+    def _landmarkName(self, index):
+        return self.ui.roiStartComboBox.itemText(index) if index > 0 else ""
+
+    def _updateGUIFromParameterNode(self):
+        """The widgets connectGui does not bind, and what follows from the settings (model card, landmark names)."""
+        if self._parameterNode is None or self._updatingGUI:
+            return
+        self._updatingGUI = True
+        try:
+            p = self._parameterNode
+            self.ui.modelPathLineEdit.currentPath = p.modelPath
+            self.ui.landmarkModelPathLineEdit.currentPath = p.landmarkModelPath
+            self._updateModelInfo(p.modelPath)
+            self._updateLandmarkNames(p.landmarkModelPath)
+            for comboBox, field in ((self.ui.roiStartComboBox, "roiStart"), (self.ui.roiEndComboBox, "roiEnd")):
+                name = p.getValue(field)
+                index = comboBox.findText(name) if name else 0
+                comboBox.currentIndex = max(index, 0)
+                if index < 0:
+                    p.setValue(field, "")  # not a landmark of this landmark model
+            self.ui.thresholdSpinBox.enabled = not p.useModelThreshold
+            for widget in (self.ui.landmarkModelPathLineEdit, self.ui.roiStartComboBox, self.ui.roiEndComboBox, self.ui.roiMarginSpinBox):
+                widget.enabled = p.detectLandmarks
+        finally:
+            self._updatingGUI = False
+
+    def _updateModelInfo(self, modelPath):
+        """Model card of the selected model; while the calibrated threshold is used, show it in the threshold box."""
+        if modelPath == self._describedModelPath:
+            return
+        self._describedModelPath = modelPath
+        try:
+            self.ui.modelInfoLabel.text = AnomalyDetectLogic.describeModel(modelPath or None)
+            calibrated = AnomalyDetectLogic.modelThresholds(modelPath or None)["slice"]
+        except Exception as error:  # a missing or foreign file, or torch/numpy not installed yet
+            self.ui.modelInfoLabel.text = f"Cannot read the model: {error}"
+            return
+        if self._parameterNode.useModelThreshold:
+            self._parameterNode.threshold = calibrated
+
+    def _updateLandmarkNames(self, landmarkModelPath):
+        if landmarkModelPath == self._landmarkNamesPath:
+            return
+        self._landmarkNamesPath = landmarkModelPath
+        names = []
+        if landmarkModelPath:
+            try:
+                names = AnomalyDetectLogic.landmarkNames(landmarkModelPath)
+            except Exception as error:
+                logging.warning(f"AnomalyDetect: no landmark names from '{landmarkModelPath}': {error}")
+        for comboBox in (self.ui.roiStartComboBox, self.ui.roiEndComboBox):
+            comboBox.clear()
+            comboBox.addItem(WHOLE_VOLUME)
+            for name in names:
+                comboBox.addItem(name)
+
+    def _checkCanApply(self, caller=None, event=None):
+        hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.ui.applyButton.enabled = hasInput and not self._running
+        self.ui.applyButton.toolTip = ("Compute the anomaly map, slice scores and plot of the input volume." if hasInput
+                                       else "Select an input volume.")
+        self.ui.cancelButton.enabled = self._running
+
+    def _processArguments(self):
+        """Keyword arguments of AnomalyDetectLogic.process from the parameter node."""
+        p = self._parameterNode
+        landmarks = p.detectLandmarks and bool(p.landmarkModelPath.strip())
+        return dict(
+            modelPath=p.modelPath.strip() or None,
+            device=p.device,
+            sliceThreshold=None if p.useModelThreshold else p.threshold,
+            landmarkModelPath=p.landmarkModelPath.strip() if landmarks else None,
+            roiBetween=(p.roiStart, p.roiEnd) if landmarks and p.roiStart and p.roiEnd else None,
+            roiMargin=p.roiMargin,
+            createSegmentation=p.createSegmentation,
+        )
+
+    def onApplyButton(self):
+        """Run processing when user clicks "Apply" button."""
+        from .dependencies import ensureDependencies
+
+        if self._running or not ensureDependencies():
+            return
+        inputVolumeNode = self._parameterNode.inputVolume
+        arguments = self._processArguments()
+        self._cancelRequested = False
+        self._running = True
+        self._checkCanApply()
+        self.ui.progressBar.value = 0
+        self.ui.resultLabel.text = "Starting..."
+        self._showFlaggedSlices(None, [])
+        try:
+            outputs = self.logic.process(inputVolumeNode, progress=self.onProgress, shouldCancel=lambda: self._cancelRequested,
+                                         **arguments)
+        except Exception as error:
+            self.ui.progressBar.value = 0
+            self.handleError(error)
+        else:
+            self.ui.progressBar.value = 100
+            self.ui.resultLabel.text = AnomalyDetectLogic.summaryText(outputs.result)
+            self._showFlaggedSlices(inputVolumeNode, outputs.result.flagged_slices, outputs.result.slice_scores)
+            self._describedModelPath = None  # the model card may have changed on disk: read it again
+            self._updateModelInfo(self._parameterNode.modelPath)
+        finally:
+            self._running = False
+            self._checkCanApply()
 
     def onCancelButton(self):
         self._cancelRequested = True
-        self.resultLabel.text = "Cancelling..."
+        self.ui.resultLabel.text = "Cancelling after the current batch of slices..."
 
     def onProgress(self, fraction, message):
-        self.progressBar.value = int(round(100 * max(0.0, min(1.0, fraction))))
-        self.resultLabel.text = message
-        # This minimal version runs detection on the main thread. Processing events here,
-        # between batches of slices, keeps the GUI repainting and lets Cancel be clicked.
+        self.ui.progressBar.value = int(round(100 * max(0.0, min(1.0, fraction))))
+        self.ui.resultLabel.text = message
+        # Detection runs on the main thread, not in a worker thread: MRML and VTK objects are not
+        # thread-safe, detection is already split into batches of slices and each batch is short
+        # even on a CPU. Processing events here, between batches, keeps the GUI repainting and
+        # lets Cancel be clicked (it is polled through shouldCancel before the next batch).
         slicer.app.processEvents()
 
-    def onApplyButton(self):
-        if not self.ensureTorch():
+    def _showFlaggedSlices(self, inputVolumeNode, flaggedSlices, sliceScores=None):
+        self._resultInputNode = inputVolumeNode
+        self._flaggedSlices = [int(k) for k in flaggedSlices]
+        self.ui.flaggedSlicesListWidget.clear()
+        for k in self._flaggedSlices:
+            scoreText = f": score {float(sliceScores[k]):.3g}" if sliceScores is not None else ""
+            self.ui.flaggedSlicesListWidget.addItem(f"Slice {k}{scoreText}")
+
+    def onFlaggedSliceClicked(self, item):
+        row = self.ui.flaggedSlicesListWidget.row(item)
+        if self._resultInputNode is None or not 0 <= row < len(self._flaggedSlices):
             return
-        modelPath = self.modelPathEdit.currentPath.strip() or None
-        self._cancelRequested = False
-        self._running = True
-        self.updateButtonStates()
-        self.progressBar.value = 0
-        self.resultLabel.text = "Starting..."
         try:
-            outputs = self.logic.process(
-                self.inputSelector.currentNode(),
-                modelPath=modelPath,
-                progress=self.onProgress,
-                shouldCancel=lambda: self._cancelRequested,
-            )
-            self.progressBar.value = 100
-            self.resultLabel.text = AnomalyDetectLogic.summaryText(outputs.result)
+            self.logic.jumpToSlice(self._resultInputNode, self._flaggedSlices[row])
         except Exception as error:
-            self.progressBar.value = 0
             self.handleError(error)
-        finally:
-            self._running = False
-            self.updateButtonStates()
 
     def handleError(self, error):
         from AnomalyDetectLib.errors import AnomalyDetectError, Cancelled
 
         if isinstance(error, Cancelled):
-            self.resultLabel.text = "Cancelled; no results were added."
+            self.ui.resultLabel.text = "Cancelled; no results were added."
             return
         if isinstance(error, AnomalyDetectError):
             message = str(error)  # written for people; shown unchanged
         else:
             logging.error(traceback.format_exc())
             message = f"Anomaly detection failed: {error}"
-        self.resultLabel.text = "Failed; see the error message."
+        self.ui.resultLabel.text = "Failed; see the error message."
         slicer.util.errorDisplay(message)
         if slicer.app.testingEnabled():
             raise error
-
-    def ensureTorch(self):
-        """True when torch can be imported, after offering to install it if it cannot."""
-        if AnomalyDetectLogic.torchAvailable():
-            return True
-        try:
-            # The PyTorch extension (a dependency of this one) installs a build that fits the GPU driver.
-            import PyTorchUtils
-        except ImportError:
-            PyTorchUtils = None
-        try:
-            if PyTorchUtils is not None:
-                if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True) is None:
-                    return False  # declined
-            else:
-                if not slicer.util.confirmOkCancelDisplay(
-                    "AnomalyDetect needs PyTorch, which is not installed in Slicer's Python.\n\n"
-                    "Install it now with pip? The download is large and may take several minutes."
-                ):
-                    return False
-                slicer.util.pip_install("torch")
-        except Exception as error:
-            slicer.util.errorDisplay(f"Installing PyTorch failed: {error}")
-            return False
-        if AnomalyDetectLogic.torchAvailable():
-            return True
-        slicer.util.errorDisplay("PyTorch is still not available. Restart Slicer and try again.")
-        return False

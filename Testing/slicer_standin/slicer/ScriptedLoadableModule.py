@@ -1,8 +1,8 @@
 """Stand-in for ``slicer.ScriptedLoadableModule`` (Base/Python/slicer/ScriptedLoadableModule.py,
 checked against commit 044f457).
 
-The module, logic and test base classes behave as in Slicer. The widget base class needs
-Qt and a main window, which the stand-in does not have: creating one raises.
+The module, widget, logic and test base classes behave as in Slicer, on the stand-in's
+``qt`` widgets and scene (no developer section, no module manager; see each class).
 """
 
 import importlib
@@ -70,7 +70,39 @@ class ScriptedLoadableModule:
 class ScriptedLoadableModuleWidget:
     @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: ScriptedLoadableModuleWidget.__init__(self, parent=None)")
     def __init__(self, parent=None):
-        raise NotImplementedError("Module widgets need Qt and a Slicer main window; the stand-in provides neither.")
+        super().__init__()
+        # Get module name by stripping 'Widget' from the class name
+        self.moduleName = self.__class__.__name__
+        if self.moduleName.endswith("Widget"):
+            self.moduleName = self.moduleName[:-6]
+        # Slicer reads the Developer/DeveloperMode setting; the stand-in has no settings (as if unset).
+        self.developerMode = False
+        if not parent:
+            self.parent = slicer.qMRMLWidget()
+            self.parent.setLayout(qt.QVBoxLayout())
+            self.parent.setMRMLScene(slicer.mrmlScene)
+        else:
+            self.parent = parent
+        self.layout = self.parent.layout()
+        if not parent:
+            self.setup()
+            self.parent.show()
+        # Slicer also connects moduleAboutToBeUnloaded(QString) of slicer.app.moduleManager() to
+        # cleanup(); the stand-in has no module manager (tests call cleanup() themselves).
+
+    @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: ScriptedLoadableModuleWidget.resourcePath(self, filename)")
+    def resourcePath(self, filename):
+        scriptedModulesPath = os.path.dirname(slicer.util.modulePath(self.moduleName))
+        return os.path.join(scriptedModulesPath, "Resources", filename)
+
+    @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: ScriptedLoadableModuleWidget.cleanup(self)")
+    def cleanup(self):
+        pass
+
+    @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: ScriptedLoadableModuleWidget.setup(self)")
+    def setup(self):
+        # Slicer: self.setupDeveloperSection(), which does nothing without developer mode (off here).
+        pass
 
 
 @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: class ScriptedLoadableModuleLogic")
@@ -82,6 +114,37 @@ class ScriptedLoadableModuleLogic:
         if self.moduleName.endswith("Logic"):
             self.moduleName = self.moduleName[:-5]
         self.isSingletonParameterNode = True
+
+    @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: ScriptedLoadableModuleLogic.getParameterNode(self)")
+    def getParameterNode(self):
+        if self.isSingletonParameterNode:
+            parameterNode = slicer.mrmlScene.GetSingletonNode(self.moduleName, "vtkMRMLScriptedModuleNode")
+            if parameterNode:
+                # After close scene, ModuleName attribute may be removed, restore it now
+                if parameterNode.GetAttribute("ModuleName") != self.moduleName:
+                    parameterNode.SetAttribute("ModuleName", self.moduleName)
+                return parameterNode
+        else:
+            numberOfScriptedModuleNodes = slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLScriptedModuleNode")
+            for nodeIndex in range(numberOfScriptedModuleNodes):
+                parameterNode = slicer.mrmlScene.GetNthNodeByClass(nodeIndex, "vtkMRMLScriptedModuleNode")
+                if parameterNode.GetAttribute("ModuleName") == self.moduleName:
+                    return parameterNode
+        # no parameter node was found for this module, therefore we add a new one now
+        parameterNode = slicer.mrmlScene.AddNode(self.createParameterNode())
+        return parameterNode
+
+    @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: ScriptedLoadableModuleLogic.createParameterNode(self)")
+    def createParameterNode(self):
+        if slicer.mrmlScene is None:
+            return
+        node = slicer.mrmlScene.CreateNodeByClass("vtkMRMLScriptedModuleNode")
+        # Slicer calls node.UnRegister(None) here (VTK reference counting; nothing to do in Python).
+        if self.isSingletonParameterNode:
+            node.SetSingletonTag(self.moduleName)
+        node.SetAttribute("ModuleName", self.moduleName)
+        node.SetName(slicer.mrmlScene.GenerateUniqueName(self.moduleName))
+        return node
 
 
 @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: class ScriptedLoadableModuleTest(unittest.TestCase)")

@@ -7,8 +7,11 @@ the same name and a compatible signature (the source of each is recorded in its
 raises AttributeError, so code that calls an API missing here fails its test instead of
 silently passing. Data live in real VTK objects (vtkImageData, vtkMatrix4x4, vtkTable).
 
-What is not provided: Qt widgets (qMRML*, the module widget), views and layouts, events
-and observers, storage nodes, undo, singletons, parameter nodes.
+Widgets (``qt``, ``ctk``, ``slicer.qMRML*``, ``slicer.util.loadUI``) and parameter nodes
+(``slicer.parameterNodeWrapper``) are modelled for the module widget; observers exist only
+on the scene and on parameter nodes. What is not provided: views and layouts (so no slice
+nodes in the scene, and plots and markups are not drawn), storage nodes, undo, segment
+representations other than binary labelmap and closed surface.
 """
 
 from . import util  # noqa: F401  (slicer.util)
@@ -18,8 +21,17 @@ from ._mrml_display_nodes import (  # noqa: F401  (node classes exposed as slice
     vtkMRMLScalarVolumeDisplayNode,
     vtkMRMLVolumeDisplayNode,
 )
+from ._mrml_markups import (  # noqa: F401
+    vtkMRMLMarkupsDisplayNode,
+    vtkMRMLMarkupsFiducialDisplayNode,
+    vtkMRMLMarkupsFiducialNode,
+    vtkMRMLMarkupsNode,
+    vtkMRMLMarkupsROIDisplayNode,
+    vtkMRMLMarkupsROINode,
+)
 from ._mrml_nodes import (  # noqa: F401
     vtkMRMLDisplayableNode,
+    vtkMRMLLabelMapVolumeNode,
     vtkMRMLLinearTransformNode,
     vtkMRMLNode,
     vtkMRMLScalarVolumeNode,
@@ -29,7 +41,17 @@ from ._mrml_nodes import (  # noqa: F401
     vtkMRMLTransformNode,
     vtkMRMLVolumeNode,
 )
+from ._mrml_plots import vtkMRMLPlotChartNode, vtkMRMLPlotSeriesNode  # noqa: F401
 from ._mrml_scene import vtkMRMLScene  # noqa: F401
+from ._mrml_scripted_module_node import vtkMRMLScriptedModuleNode  # noqa: F401
+from ._mrml_segmentations import (  # noqa: F401  (vtkSegment, vtkSegmentation: slicer.* as in Slicer)
+    vtkMRMLSegmentationDisplayNode,
+    vtkMRMLSegmentationNode,
+    vtkSegment,
+    vtkSegmentation,
+)
+from ._mrml_slices import vtkMRMLSliceNode  # noqa: F401
+from ._widgets import qMRMLNodeComboBox, qMRMLWidget, qSlicerScriptedLoadableModuleWidget  # noqa: F401
 
 
 @_mirrors("Base/QTCore/qSlicerCoreApplication.h (class qSlicerCoreApplication : public QApplication), as slicer.app")
@@ -68,6 +90,26 @@ app = qSlicerApplication()
 #: ``slicer.mrmlScene`` (Slicer: ``slicer.app.mrmlScene()``).
 mrmlScene = vtkMRMLScene()
 
-from . import ScriptedLoadableModule  # noqa: E402, F401  (needs slicer.util, imports slicer)
+from . import (  # noqa: E402, F401  (ScriptedLoadableModule needs slicer.util; both import slicer, qt, ctk)
+    ScriptedLoadableModule,
+    parameterNodeWrapper,
+)
+
+
+def _createModule(name):
+    # Base/Python/slicer/__init__.py: _createModule("slicer.modules", ...) makes an empty module that
+    # the application fills with one attribute per loaded module (``slicer.modules.<modulename>``,
+    # with ``.path``) and, for scripted modules, ``<ModuleName>Widget``. Tests fill it themselves.
+    import sys
+    import types
+
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    return module
+
+
+#: ``slicer.modules`` (empty until a test registers a module, as the application does when it loads one).
+modules = _createModule("slicer.modules")
+del _createModule
 
 del _mirrors

@@ -23,6 +23,7 @@ class vtkMRMLNode:
         self._scene = None
         self._attributes = {}
         self._references = {}  # role -> list of referenced node IDs
+        self._description = None
 
     # vtkTypeMacro(vtkMRMLNode, vtkObject) gives GetClassName() and IsA().
     @mirrors("Libs/MRML/Core/vtkMRMLNode.h: vtkTypeMacro -> vtkObjectBase::GetClassName()")
@@ -45,6 +46,14 @@ class vtkMRMLNode:
     @mirrors("Libs/MRML/Core/vtkMRMLNode.h: vtkSetStringMacro(Name)")
     def SetName(self, name):
         self._name = None if name is None else str(name)
+
+    @mirrors("Libs/MRML/Core/vtkMRMLNode.h: vtkSetStringMacro(Description)")
+    def SetDescription(self, description):
+        self._description = None if description is None else str(description)
+
+    @mirrors("Libs/MRML/Core/vtkMRMLNode.h: vtkGetStringMacro(Description)")
+    def GetDescription(self):
+        return self._description
 
     @mirrors("Libs/MRML/Core/vtkMRMLNode.h: vtkGetStringMacro(ID)")
     def GetID(self):
@@ -114,6 +123,21 @@ class vtkMRMLTransformableNode(vtkMRMLStorableNode):
     def GetParentTransformNode(self):
         return self.GetNodeReference(self._TRANSFORM_ROLE)
 
+    @mirrors("Libs/MRML/Core/vtkMRMLTransformableNode.h: virtual void TransformPointToWorld(const double inLocal[3], double outWorld[3])")
+    def TransformPointToWorld(self, inLocal, outWorld):
+        # Through the chain of parent transforms. A stand-in transform node without
+        # GetMatrixTransformToParent holds no matrix: the identity, as a new linear transform in Slicer.
+        point = [float(inLocal[0]), float(inLocal[1]), float(inLocal[2]), 1.0]
+        transformNode = self.GetParentTransformNode()
+        while transformNode is not None:
+            if hasattr(transformNode, "GetMatrixTransformToParent"):
+                matrix = vtk.vtkMatrix4x4()
+                transformNode.GetMatrixTransformToParent(matrix)
+                point = list(matrix.MultiplyPoint(point))
+            transformNode = transformNode.GetParentTransformNode()
+        for index in range(3):
+            outWorld[index] = point[index]
+
 
 @mirrors("Libs/MRML/Core/vtkMRMLDisplayableNode.h (class vtkMRMLDisplayableNode : public vtkMRMLTransformableNode)")
 class vtkMRMLDisplayableNode(vtkMRMLTransformableNode):
@@ -158,7 +182,22 @@ class vtkMRMLDisplayableNode(vtkMRMLTransformableNode):
 
 @mirrors("Libs/MRML/Core/vtkMRMLTransformNode.h (class vtkMRMLTransformNode : public vtkMRMLDisplayableNode)")
 class vtkMRMLTransformNode(vtkMRMLDisplayableNode):
-    pass
+    # Only linear transforms: a 4×4 matrix to the parent (identity until set), as a new linear transform node.
+
+    @mirrors("Libs/MRML/Core/vtkMRMLTransformNode.h: virtual int SetMatrixTransformToParent(vtkMatrix4x4 *matrix)")
+    def SetMatrixTransformToParent(self, matrix):
+        self._toParent = vtk.vtkMatrix4x4()
+        self._toParent.DeepCopy(matrix)
+        return 1
+
+    @mirrors("Libs/MRML/Core/vtkMRMLTransformNode.h: virtual int GetMatrixTransformToParent(vtkMatrix4x4* matrix)")
+    def GetMatrixTransformToParent(self, matrix):
+        toParent = getattr(self, "_toParent", None)
+        if toParent is None:
+            matrix.Identity()
+        else:
+            matrix.DeepCopy(toParent)
+        return 1
 
 
 @_register
@@ -230,6 +269,18 @@ class vtkMRMLScalarVolumeNode(vtkMRMLVolumeNode):
         self.SetAndObserveDisplayNodeID(displayNode.GetID())
 
 
+
+@_register
+@mirrors("Libs/MRML/Core/vtkMRMLLabelMapVolumeNode.h (class vtkMRMLLabelMapVolumeNode : public vtkMRMLScalarVolumeNode)")
+class vtkMRMLLabelMapVolumeNode(vtkMRMLScalarVolumeNode):
+    # Display nodes of label maps (vtkMRMLLabelMapVolumeDisplayNode) are not modelled: none is created.
+    @mirrors("Libs/MRML/Core/vtkMRMLLabelMapVolumeNode.h: GetNodeTagName() returns \"LabelMapVolume\"")
+    def GetNodeTagName(self):
+        return "LabelMapVolume"
+
+    @mirrors("Libs/MRML/Core/vtkMRMLLabelMapVolumeNode.h: void CreateDefaultDisplayNodes() override (label map display node: not modelled)")
+    def CreateDefaultDisplayNodes(self):
+        pass
 
 @_register
 @mirrors("Libs/MRML/Core/vtkMRMLTableNode.h (class vtkMRMLTableNode : public vtkMRMLStorableNode)")

@@ -8,6 +8,7 @@ singletons), but return values and argument order follow the C++ API as Python s
 """
 
 from ._mirror import mirrors
+from ._observable import _Observable
 
 # Node classes by name, for AddNewNodeByClass (Slicer: vtkMRMLScene::RegisterNodeClass; the core
 # node classes are registered in every scene). Here one registry serves all scenes: the node
@@ -22,9 +23,14 @@ def _register(cls):
 
 
 @mirrors("Libs/MRML/Core/vtkMRMLScene.h (class vtkMRMLScene : public vtkObject)")
-class vtkMRMLScene:
+class vtkMRMLScene(_Observable):
+    # vtkMRMLScene.h: StateEvent 0x2000 | StartEvent 0x0100 / EndEvent 0x0200 | CloseState (0x0002 | BatchProcessState 0x0001)
+    StartCloseEvent = 0x2000 | 0x0100 | 0x0003
+    EndCloseEvent = 0x2000 | 0x0200 | 0x0003
+
     def __init__(self):
         self._nodes = []
+        self._lastJump = None  # (r, a, s, jumpMode) of the last vtkMRMLSliceNode.JumpAllSlices (stand-in only)
 
     def _generateUniqueID(self, node):
         # vtkMRMLScene::GenerateUniqueID: class name followed by a number.
@@ -70,17 +76,54 @@ class vtkMRMLScene:
             node.SetName(nodeBaseName)
         return self.AddNode(node)
 
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: void RemoveNode(vtkMRMLNode *n)")
-    def RemoveNode(self, n):
-        if n is None or n not in self._nodes:
-            return
+    def _removeNode(self, n):
         self._nodes.remove(n)
         n._scene = None
 
-    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: void Clear(int removeSingletons=0)")
+    @mirrors(
+        "Libs/MRML/Core/vtkMRMLScene.h: void RemoveNode(vtkMRMLNode *n); plus, as in the application, "
+        "Modules/Loadable/Data/Logic/vtkSlicerDataModuleLogic.h OnMRMLSceneNodeRemoved (AutoRemoveDisplayAndStorageNodes, "
+        "on by default): display nodes that only the removed displayable node referenced are removed too"
+    )
+    def RemoveNode(self, n):
+        if n is None or n not in self._nodes:
+            return
+        self._removeNode(n)
+        # vtkSlicerDataModuleLogic (loaded in every Slicer session, with or without a main window)
+        # observes NodeRemovedEvent. The stand-in has no storage nodes.
+        displayNodeIDs = list(n._references.get("display", [])) if n.IsA("vtkMRMLDisplayableNode") else []
+        for displayNodeID in displayNodeIDs:
+            displayNode = self.GetNodeByID(displayNodeID)
+            if displayNode is None:
+                continue
+            referenced = any(displayNodeID in ids for node in self._nodes for ids in node._references.values())
+            if not referenced:
+                self.RemoveNode(displayNode)
+
+    @mirrors(
+        "Libs/MRML/Core/vtkMRMLScene.h: void Clear(int removeSingletons=0) (vtkMRMLScene.cxx: StartState(CloseState), "
+        "RemoveAllNodes(removeSingletons), ResetNodes() resets the singletons kept, EndState(CloseState))"
+    )
     def Clear(self, removeSingletons=0):
+        self.InvokeEvent(self.StartCloseEvent)
         for node in list(self._nodes):
-            self.RemoveNode(node)
+            if removeSingletons or not getattr(node, "GetSingletonTag", lambda: None)():
+                self._removeNode(node)
+        for node in list(self._nodes):
+            node.Reset(None)  # only singletons are left
+        self.InvokeEvent(self.EndCloseEvent)
+
+    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode* GetSingletonNode(const char* singletonTag, const char* className)")
+    def GetSingletonNode(self, singletonTag, className):
+        for node in self._nodes:
+            if node.IsA(className) and getattr(node, "GetSingletonTag", lambda: None)() == singletonTag:
+                return node
+        return None
+
+    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode* CreateNodeByClass(const char* className) (not added to the scene)")
+    def CreateNodeByClass(self, className):
+        cls = _NODE_CLASSES.get(className)
+        return cls() if cls is not None else None
 
     @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode *GetNodeByID(const char* name)")
     def GetNodeByID(self, name):

@@ -173,3 +173,217 @@ def delayDisplay(message, autoCloseMsec=1000):
 @_mirrors("Base/Python/slicer/util.py: def pip_install(requirements)")
 def pip_install(requirements):
     raise RuntimeError(f"pip_install({requirements!r}) is not available in the Slicer stand-in used for tests.")
+
+
+# --- packaging ---
+# What AnomalyDetectSlicerLib/dependencies.py needs besides pip_install above; slicer.packaging
+# (Slicer 5.11+) is mirrored in packaging.py beside this file.
+
+
+@_mirrors("Base/Python/slicer/util.py: def mainWindow()")
+def mainWindow():
+    # Current Slicer takes no argument (older releases had verbose=True and printed a failure
+    # message); the module calls it without arguments, which works in both. Slicer looks the main
+    # window up among slicer.app.topLevelWidgets(); `Slicer --no-main-window` has none: None.
+    return None
+
+
+# --- plots, markups, segmentations ---
+# Signatures of current Slicer's util.py (the index stores only old Slicer/Slicer versions of
+# this file; checked in the forks RafaelPalomar/Slicer@afcce8f and jamesobutler/Slicer@22f9103).
+
+
+@_mirrors("Base/Python/slicer/util.py: def arrayFromMarkupsControlPoints(markupsNode, world=False)")
+def arrayFromMarkupsControlPoints(markupsNode, world=False):
+    numberOfControlPoints = markupsNode.GetNumberOfControlPoints()
+    narray = np.zeros([numberOfControlPoints, 3])
+    for controlPointIndex in range(numberOfControlPoints):
+        if world:
+            markupsNode.GetNthControlPointPositionWorld(controlPointIndex, narray[controlPointIndex, :])
+        else:
+            markupsNode.GetNthControlPointPosition(controlPointIndex, narray[controlPointIndex, :])
+    return narray
+
+
+def _segmentReferenceVolume(segmentationNode, referenceVolumeNode):
+    import slicer
+
+    if not referenceVolumeNode:
+        referenceVolumeNode = segmentationNode.GetNodeReference(slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole())
+        if not referenceVolumeNode:
+            raise RuntimeError(
+                "No reference volume is found in the input segmentationNode, therefore a valid referenceVolumeNode input is required.")
+    matrix = vtk.vtkMatrix4x4()
+    referenceVolumeNode.GetIJKToRASMatrix(matrix)
+    return referenceVolumeNode, arrayFromVTKMatrix(matrix)
+
+
+@_mirrors("Base/Python/slicer/util.py: def arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, referenceVolumeNode=None)")
+def arrayFromSegmentBinaryLabelmap(segmentationNode, segmentId, referenceVolumeNode=None):
+    from ._mrml_segmentations import _resample
+
+    referenceVolumeNode, ijkToRAS = _segmentReferenceVolume(segmentationNode, referenceVolumeNode)
+    # Slicer exports the segment to a temporary labelmap volume on the reference geometry (a merged
+    # labelmap: short voxels, label 1, nearest neighbour); the stand-in resamples the segment directly.
+    if segmentationNode.GetSegmentation().GetSegment(segmentId) is None:
+        raise RuntimeError("Export of segment failed.")
+    shape = tuple(reversed(referenceVolumeNode.GetImageData().GetDimensions()))
+    return _resample(segmentationNode.GetBinaryLabelmapInternalRepresentation(segmentId), shape, ijkToRAS).astype(np.int16)
+
+
+@_mirrors(
+    "Base/Python/slicer/util.py: def updateSegmentBinaryLabelmapFromArray(narray, segmentationNode, segmentId, referenceVolumeNode=None)"
+)
+def updateSegmentBinaryLabelmapFromArray(narray, segmentationNode, segmentId, referenceVolumeNode=None):
+    from ._mrml_segmentations import BINARY_LABELMAP, _labelmapImage
+
+    referenceVolumeNode, ijkToRAS = _segmentReferenceVolume(segmentationNode, referenceVolumeNode)
+    segment = segmentationNode.GetSegmentation().GetSegment(segmentId)
+    if segment is None:
+        # Slicer imports through vtkSlicerSegmentationsModuleLogic; the stand-in only updates existing segments.
+        raise RuntimeError("Importing of segment failed.")
+    # Voxels > 0 are inside (Slicer normalizes the array to 0/1), on the reference volume's IJK-to-RAS;
+    # 1D and 2D arrays become single-slice volumes, as in updateVolumeFromArray.
+    narray = np.asarray(narray)
+    narray = narray.reshape((1,) * (3 - narray.ndim) + narray.shape) if narray.ndim < 3 else narray
+    segment.AddRepresentation(BINARY_LABELMAP, _labelmapImage((narray > 0).astype(np.uint8), ijkToRAS))
+    segment.RemoveRepresentation("Closed surface")  # representations other than the source one are invalidated
+
+
+# --- widgets ---
+# Module widget support: .ui loading (see _uiloader.py), child widget lookup, observations.
+
+
+@_mirrors("Base/Python/slicer/util.py: def findChildren(widget=None, name='', text='', title='', className='')")
+def findChildren(widget=None, name="", text="", title="", className=""):
+    import fnmatch
+
+    if not widget:
+        widget = mainWindow()
+    if not widget:
+        return []
+    children = []
+    parents = [widget]
+    kwargs = {"name": name, "text": text, "title": title, "className": className}
+    expected_matches = [key for key, value in kwargs.items() if value]
+    while parents:
+        p = parents.pop()
+        if not hasattr(p, "children"):
+            continue
+        parents += p.children()
+        matched_filter_criteria = 0
+        for attribute in expected_matches:
+            if hasattr(p, attribute):
+                attr_name = getattr(p, attribute)
+                if attribute == "className":
+                    attr_name = attr_name()
+                if isinstance(attr_name, str) and fnmatch.fnmatchcase(attr_name, kwargs[attribute]):
+                    matched_filter_criteria += 1
+        if matched_filter_criteria == len(expected_matches):
+            children.append(p)
+    return children
+
+
+@_mirrors("Base/Python/slicer/util.py: def loadUI(path)")
+def loadUI(path):
+    # Slicer loads the file with qt.QUiLoader; the stand-in parses the XML (see _uiloader.py).
+    import os
+
+    from ._uiloader import loadUIFile
+
+    if not os.path.isfile(path):
+        errorMessage = "Could not load UI file: file not found " + str(path) + "\n\n"
+        raise RuntimeError(errorMessage)
+    widget = loadUIFile(path)
+    if not widget:
+        errorMessage = "Could not load UI file: " + str(path) + "\n\n"
+        raise RuntimeError(errorMessage)
+    return widget
+
+
+@_mirrors("Base/Python/slicer/util.py: def childWidgetVariables(widget)")
+def childWidgetVariables(widget):
+    ui = type("", (), {})()  # empty object
+    childWidgets = findChildren(widget)
+    for childWidget in childWidgets:
+        if hasattr(childWidget, "name"):
+            setattr(ui, childWidget.name, childWidget)
+    return ui
+
+
+@_mirrors("Base/Python/slicer/util.py: def modulePath(moduleName)")
+def modulePath(moduleName):
+    import slicer
+
+    return getattr(slicer.modules, moduleName.lower()).path  # Slicer: eval("slicer.modules.%s.path" % moduleName.lower())
+
+
+@_mirrors("Base/Python/slicer/util.py: class NodeModify")
+class NodeModify:
+    """Context manager to conveniently compress mrml node modified event."""
+
+    @_mirrors("Base/Python/slicer/util.py: NodeModify.__init__(self, node)")
+    def __init__(self, node):
+        self.node = node
+
+    def __enter__(self):
+        self.wasModifying = self.node.StartModify()
+        return self.node
+
+    def __exit__(self, type, value, traceback):
+        self.node.EndModify(self.wasModifying)
+
+
+@_mirrors("Base/Python/slicer/util.py: class VTKObservationMixin")
+class VTKObservationMixin:
+    @_mirrors("Base/Python/slicer/util.py: VTKObservationMixin.__init__(self)")
+    def __init__(self):
+        super().__init__()
+        self.__observations = {}  # {obj: {event: {method: (group, tag, priority)}}}
+
+    @property
+    @_mirrors("Base/Python/slicer/util.py: VTKObservationMixin.Observations(self)")
+    def Observations(self):
+        return [
+            (obj, event, method, group, tag, priority)
+            for obj, events in self.__observations.items()
+            for event, methods in events.items()
+            for method, (group, tag, priority) in methods.items()
+        ]
+
+    @_mirrors("Base/Python/slicer/util.py: VTKObservationMixin.removeObservers(self, method=None)")
+    def removeObservers(self, method=None):
+        for obj, events in list(self.__observations.items()):
+            for _event, methods in events.items():
+                for m in list(methods):
+                    if method is None or m == method:
+                        _group, tag, _priority = methods.pop(m)
+                        obj.RemoveObserver(tag)
+        if method is None:
+            self.__observations.clear()
+
+    @_mirrors("Base/Python/slicer/util.py: VTKObservationMixin.addObserver(self, obj, event, method, group='none', priority=0.0)")
+    def addObserver(self, obj, event, method, group="none", priority=0.0):
+        from warnings import warn
+
+        events = self.__observations.setdefault(obj, {})
+        methods = events.setdefault(event, {})
+        if method in methods:
+            warn("already has observer", stacklevel=2)
+            return
+        tag = obj.AddObserver(event, method, priority)
+        methods[method] = group, tag, priority
+
+    @_mirrors("Base/Python/slicer/util.py: VTKObservationMixin.removeObserver(self, obj, event, method)")
+    def removeObserver(self, obj, event, method):
+        from warnings import warn
+
+        try:
+            _group, tag, _priority = self.__observations[obj][event].pop(method)
+            obj.RemoveObserver(tag)
+        except KeyError:
+            warn("does not have observer", stacklevel=2)
+
+    @_mirrors("Base/Python/slicer/util.py: VTKObservationMixin.hasObserver(self, obj, event, method)")
+    def hasObserver(self, obj, event, method):
+        return method in self.__observations.get(obj, {}).get(event, {})

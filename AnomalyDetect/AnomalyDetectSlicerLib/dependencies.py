@@ -1,0 +1,172 @@
+"""Python packages AnomalyDetect needs in Slicer's Python, and installing the missing ones.
+
+``ensureDependencies()`` is called by the module widget before it runs detection, and
+works from the Python console too::
+
+    from AnomalyDetectSlicerLib.dependencies import ensureDependencies
+    ensureDependencies()
+
+It finds what is missing with ``importlib.util.find_spec`` (nothing is imported here),
+asks once, naming every package it would install, and then installs:
+
+* torch through the PyTorch extension (``PyTorchUtils``, a dependency of this extension)
+  when it is installed, since it picks a build that fits the GPU driver; otherwise with
+  ``slicer.util.pip_install``;
+* the other packages with ``slicer.packaging.pip_ensure`` (Slicer 5.11 and later), or
+  ``slicer.util.pip_install`` on older Slicer (5.8, 5.10).
+
+In testing mode (``--testing``) or without a main window nobody can answer, so nothing
+is asked or installed: a MissingDependenciesError names the missing packages instead.
+
+Only what AnomalyDetectLib imports is listed: scikit-image and scikit-learn (in
+pyproject.toml for the trainer) and safetensors (bundles are read with numpy) are never
+installed in Slicer. Testing/test_packaging_slicer.py checks the list against the imports
+of AnomalyDetectLib and the version ranges against pyproject.toml.
+"""
+
+import importlib
+import importlib.util
+import logging
+
+#: (import name, pip requirement) of every third-party package AnomalyDetectLib imports.
+#: Version ranges are those of pyproject.toml [project] dependencies.
+REQUIREMENTS = (
+    ("torch", "torch>=2.0"),
+    ("numpy", "numpy>=1.21"),
+    ("SimpleITK", "SimpleITK>=2.2"),
+    ("scipy", "scipy>=1.7"),
+)
+
+REQUESTER = "AnomalyDetect"
+
+
+class MissingDependenciesError(RuntimeError):
+    """Packages are missing and nobody can be asked to install them (testing mode, no GUI)."""
+
+    def __init__(self, requirements):
+        self.requirements = list(requirements)
+        super().__init__(
+            "AnomalyDetect needs Python packages that are not installed in Slicer's Python: "
+            + ", ".join(self.requirements)
+            + ". Install them from the Python console, for example: slicer.util.pip_install("
+            + repr(" ".join(self.requirements))
+            + "), or torch through the PyTorch extension (PyTorch Utils module)."
+        )
+
+
+def _missing():
+    """(import name, requirement) of the packages that cannot be found; nothing is imported."""
+    importlib.invalidate_caches()
+    return [(name, requirement) for name, requirement in REQUIREMENTS if importlib.util.find_spec(name) is None]
+
+
+def missingRequirements():
+    """Pip requirements of the packages that cannot be found, e.g. ['torch>=2.0']."""
+    return [requirement for _name, requirement in _missing()]
+
+
+def _versionRange(requirement, name):
+    """'>=2.0' from 'torch>=2.0' (empty when there is no range)."""
+    return requirement[len(name):]
+
+
+def _pyTorchUtils():
+    """The PyTorch extension's module, or None when that extension is not installed."""
+    try:
+        import PyTorchUtils
+    except ImportError:
+        return None
+    return PyTorchUtils
+
+
+def _slicerPackaging():
+    """``slicer.packaging`` when it has pip_ensure (Slicer 5.11+), else None."""
+    try:
+        import slicer.packaging as packaging
+    except ImportError:
+        return None
+    return packaging if hasattr(packaging, "pip_ensure") else None
+
+
+def _canAsk(slicer):
+    app = getattr(slicer, "app", None)  # not set in PythonSlicer (no application)
+    if app is None or app.testingEnabled():
+        return False
+    return slicer.util.mainWindow() is not None
+
+
+def _confirmationText(missing, pyTorchUtils):
+    lines = []
+    for name, requirement in missing:
+        if name == "torch" and pyTorchUtils is not None:
+            lines.append(f"  {requirement} (through the PyTorch extension)")
+        else:
+            lines.append(f"  {requirement}")
+    return (
+        "AnomalyDetect needs these Python packages, which are not installed in Slicer's Python:\n\n"
+        + "\n".join(lines)
+        + "\n\nInstall them now? The download can be large (PyTorch is several hundred MB) and take several minutes."
+    )
+
+
+def _installTorch(requirement, pyTorchUtils, slicer):
+    if pyTorchUtils is None:
+        slicer.util.pip_install(requirement)
+        return True
+    # installTorch returns the torch module, or None when the installation was declined.
+    torch = pyTorchUtils.PyTorchUtilsLogic().installTorch(
+        askConfirmation=False, torchVersionRequirement=_versionRange(requirement, "torch")
+    )
+    return torch is not None
+
+
+def _installOthers(requirements, slicer):
+    if not requirements:
+        return
+    packaging = _slicerPackaging()
+    if packaging is not None:
+        # Already confirmed above: no second prompt; Slicer offers a restart if needed.
+        packaging.pip_ensure(list(requirements), prompt_install=False, requester=REQUESTER)
+    else:
+        slicer.util.pip_install(" ".join(requirements))
+
+
+def ensureDependencies():
+    """True when every package AnomalyDetect needs can be imported, after offering to install the missing ones.
+
+    False when the user declines or the installation fails (an error is shown). Raises
+    MissingDependenciesError when packages are missing in testing mode or without a main
+    window, where nobody can be asked.
+    """
+    missing = _missing()
+    if not missing:
+        return True
+    requirements = [requirement for _name, requirement in missing]
+
+    import slicer
+
+    if not _canAsk(slicer):
+        raise MissingDependenciesError(requirements)
+    torchRequirement = dict(missing).get("torch")
+    pyTorchUtils = _pyTorchUtils() if torchRequirement else None
+    if not slicer.util.confirmOkCancelDisplay(_confirmationText(missing, pyTorchUtils), windowTitle="AnomalyDetect: install Python packages"):
+        logging.info("AnomalyDetect: installation of %s declined", ", ".join(requirements))
+        return False
+
+    try:
+        if torchRequirement and not _installTorch(torchRequirement, pyTorchUtils, slicer):
+            logging.info("AnomalyDetect: PyTorch was not installed")
+            return False
+        _installOthers([requirement for name, requirement in missing if name != "torch"], slicer)
+    except Exception as error:
+        logging.exception("AnomalyDetect: installing %s failed", ", ".join(requirements))
+        slicer.util.errorDisplay(f"Installing Python packages for AnomalyDetect failed: {error}")
+        return False
+
+    stillMissing = missingRequirements()
+    if stillMissing:
+        slicer.util.errorDisplay(
+            "These Python packages are still not available: " + ", ".join(stillMissing) + ". Restart Slicer and try again."
+        )
+        return False
+    return True

@@ -1,0 +1,173 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_slicer_module are parameters here)
+"""The module logic's scene outputs beyond map and table, against the Slicer stand-in.
+
+Plot, landmarks (markups point list), region of interest (markups ROI), segmentation of the
+thresholded map, slice-threshold override, rollback when writing fails, removal of stale
+outputs, jumping to a slice, and the model-information helpers used by the panel. Fixtures
+and the stand-in set-up come from test_slicer_module.py and conftest.py.
+"""
+
+import numpy as np
+import pytest
+from test_slicer_module import _input_node, scene, slicer_module  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+def _names(scene):
+    return sorted(scene.GetNthNode(n).GetName() for n in range(scene.GetNumberOfNodes()))
+
+
+def test_landmarks_roi_and_segmentation_reach_the_scene(slicer_module, scene, tiny_bundle_path, plumbing_landmark_bundle_path):
+    slicer, module = slicer_module
+    logic = module.AnomalyDetectLogic()
+    node, voxels, ijk_to_ras = _input_node(slicer, module)
+    outputs = logic.process(node, modelPath=tiny_bundle_path, device="cpu", landmarkModelPath=plumbing_landmark_bundle_path,
+                            roiBetween=("first", "second"), roiMargin=3.0, createSegmentation=True)
+
+    found = outputs.landmarks.found
+    markups = outputs.landmarksNode
+    assert markups.GetName() == "TestVolume landmarks" and markups.GetNumberOfControlPoints() == len(found) == 2
+    for index, landmark in enumerate(found):
+        assert markups.GetNthControlPointLabel(index) == landmark.name
+        position = [0.0, 0.0, 0.0]
+        markups.GetNthControlPointPosition(index, position)
+        np.testing.assert_allclose(position, landmark.ras, atol=1e-6)
+        assert "confidence" in markups.GetNthControlPointDescription(index)
+    assert markups.GetTransformNodeID() == node.GetTransformNodeID()
+
+    # The ROI spans the two landmarks along S plus the margin, closed at the volume's bounds in R and A.
+    roi = outputs.roiNode
+    centre, size = [0.0] * 3, [0.0] * 3
+    roi.GetCenter(centre)
+    roi.GetSize(size)
+    z = sorted(landmark.ras[2] for landmark in found)
+    corners = np.array([[i, j, k, 1.0] for i in (-0.5, voxels.shape[2] - 0.5) for j in (-0.5, voxels.shape[1] - 0.5)
+                        for k in (-0.5, voxels.shape[0] - 0.5)]) @ ijk_to_ras.T
+    assert centre[2] - size[2] / 2 == pytest.approx(max(z[0] - 3.0, corners[:, 2].min()))
+    assert centre[2] + size[2] / 2 == pytest.approx(min(z[1] + 3.0, corners[:, 2].max()))
+    for axis in (0, 1):  # open along R and A: the volume's extent
+        assert centre[axis] - size[axis] / 2 == pytest.approx(corners[:, axis].min())
+        assert centre[axis] + size[axis] / 2 == pytest.approx(corners[:, axis].max())
+    skipped = slicer.util.arrayFromTableColumn(outputs.tableNode, "skipped")
+    np.testing.assert_array_equal(skipped, outputs.result.skipped.astype(int))
+    assert np.all(slicer.util.arrayFromTableColumn(outputs.tableNode, "score")[skipped == 1] == 0)
+
+    segmentation = outputs.segmentationNode
+    segment = segmentation.GetSegmentation().GetSegmentIdBySegmentName("anomaly")
+    mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, segment, node)
+    np.testing.assert_array_equal(mask > 0, outputs.result.anomaly_map > outputs.result.map_threshold)
+    assert segmentation.GetTransformNodeID() == node.GetTransformNodeID()
+
+    # A plain re-run keeps map/table/plot and removes the optional outputs it no longer makes.
+    plain = logic.process(node, modelPath=tiny_bundle_path, device="cpu")
+    assert plain.landmarksNode is None and plain.roiNode is None and plain.segmentationNode is None
+    assert markups.GetScene() is None and roi.GetScene() is None and segmentation.GetScene() is None
+    assert plain.mapNode is outputs.mapNode and plain.plotChartNode is outputs.plotChartNode
+    assert node.GetNodeReference("AnomalyDetectLandmarks") is None
+
+
+def test_plot_references_the_table_and_the_threshold_can_be_overridden(slicer_module, scene, tiny_bundle_path):
+    slicer, module = slicer_module
+    node, voxels, _matrix = _input_node(slicer, module)
+    logic = module.AnomalyDetectLogic()
+    outputs = logic.process(node, modelPath=tiny_bundle_path, device="cpu")
+    series, chart = outputs.plotSeriesNode, outputs.plotChartNode
+    assert series.GetTableNodeID() == outputs.tableNode.GetID()
+    assert (series.GetXColumnName(), series.GetYColumnName()) == ("slice", "score")
+    assert chart.GetNumberOfPlotSeriesNodes() == 1 and chart.GetNthPlotSeriesNodeID(0) == series.GetID()
+    assert outputs.result.slice_threshold == pytest.approx(logic.modelThresholds(tiny_bundle_path)["slice"])
+
+    scores = outputs.result.slice_scores
+    middle = float(np.median(scores[outputs.result.scored]))
+    lowered = logic.process(node, modelPath=tiny_bundle_path, device="cpu", sliceThreshold=middle)
+    expected = outputs.result.scored & (scores > middle)
+    np.testing.assert_array_equal(lowered.result.flagged, expected)
+    np.testing.assert_array_equal(slicer.util.arrayFromTableColumn(lowered.tableNode, "flagged"), expected.astype(int))
+    assert lowered.result.slice_threshold == middle and lowered.plotChartNode is chart
+    assert f"{middle:.3g}" in chart.GetTitle()
+
+
+def test_a_failure_while_writing_removes_what_the_run_created(slicer_module, scene, tiny_bundle_path, monkeypatch):
+    slicer, module = slicer_module
+    from AnomalyDetectSlicerLib import scene_outputs
+
+    node, _voxels, _matrix = _input_node(slicer, module)
+    before = _names(scene)
+
+    def broken(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(scene_outputs, "writeSegmentation", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        module.AnomalyDetectLogic().process(node, modelPath=tiny_bundle_path, device="cpu", createSegmentation=True)
+    assert _names(scene) == before
+    assert node.GetNodeReference(module.AnomalyDetectLogic.MAP_REFERENCE_ROLE) is None
+
+
+def test_wrong_inputs_are_refused_before_any_node_is_made(slicer_module, scene, tiny_bundle_path, plumbing_landmark_bundle_path):
+    slicer, module = slicer_module
+    from AnomalyDetectLib.errors import AnomalyDetectError, BundleError
+
+    logic = module.AnomalyDetectLogic()
+    node, voxels, ijk_to_ras = _input_node(slicer, module)
+    before = _names(scene)
+    with pytest.raises(AnomalyDetectError, match="needs a landmark model"):
+        logic.process(node, modelPath=tiny_bundle_path, roiBetween=("first", "second"))
+    with pytest.raises(BundleError, match="landmark"):
+        logic.process(node, modelPath=plumbing_landmark_bundle_path)  # a landmark bundle as the anomaly model
+    with pytest.raises(BundleError, match="anomaly model"):
+        logic.process(node, modelPath=tiny_bundle_path, landmarkModelPath=tiny_bundle_path)  # and the other way round
+    with pytest.raises(AnomalyDetectError, match="does not know"):
+        logic.process(node, modelPath=tiny_bundle_path, landmarkModelPath=plumbing_landmark_bundle_path, roiBetween=("first", "T12"))
+    label = slicer.util.addVolumeFromArray(voxels, ijkToRAS=ijk_to_ras, name="labels", nodeClassName="vtkMRMLLabelMapVolumeNode")
+    before = _names(scene)
+    with pytest.raises(AnomalyDetectError, match="label map"):
+        logic.process(label, modelPath=tiny_bundle_path)
+    assert _names(scene) == before
+
+
+def test_model_information_for_the_panel(slicer_module, tiny_bundle_path, plumbing_landmark_bundle_path, tmp_path):
+    _slicer, module = slicer_module
+    from AnomalyDetectLib.errors import BundleError
+
+    logic = module.AnomalyDetectLogic
+    text = logic.describeModel(tiny_bundle_path)
+    assert "Method: skipganomaly" in text and "Calibrated thresholds" in text and "Validation" in text
+    thresholds = logic.modelThresholds(tiny_bundle_path)
+    assert set(thresholds) == {"slice", "map"} and all(np.isfinite(v) for v in thresholds.values())
+    assert logic.landmarkNames(plumbing_landmark_bundle_path) == ["first", "second"]
+    assert "2 landmarks" in logic.describeModel(plumbing_landmark_bundle_path)
+    with pytest.raises(BundleError, match="not a landmark detector"):
+        logic.landmarkNames(tiny_bundle_path)
+    with pytest.raises(BundleError, match="no calibrated thresholds"):
+        logic.modelThresholds(plumbing_landmark_bundle_path)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 7)
+    with pytest.raises(BundleError):
+        logic.describeModel(str(bad))
+
+
+def test_jump_to_slice_centres_views_in_world_coordinates(slicer_module, scene):
+    slicer, module = slicer_module
+    node, voxels, ijk_to_ras = _input_node(slicer, module)
+    transform = node.GetParentTransformNode()
+    shift = np.eye(4)
+    shift[:3, 3] = [5.0, -7.0, 11.0]
+    transform.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(shift))
+    world = module.AnomalyDetectLogic().jumpToSlice(node, 4)
+    centre = ijk_to_ras @ [(voxels.shape[2] - 1) / 2, (voxels.shape[1] - 1) / 2, 4, 1]
+    np.testing.assert_allclose(world, centre[:3] + shift[:3, 3], atol=1e-6)
+    assert scene._lastJump[:3] == pytest.approx(tuple(world))
+    with pytest.raises(IndexError):
+        module.AnomalyDetectLogic().jumpToSlice(node, voxels.shape[0])
+
+
+def test_no_view_or_layout_call_without_a_main_window(slicer_module, scene, tiny_bundle_path, monkeypatch):
+    slicer, module = slicer_module
+    assert slicer.util.mainWindow() is None  # the stand-in is `Slicer --no-main-window`
+    shown = []
+    monkeypatch.setattr(module.AnomalyDetectLogic, "showOutputs", lambda self, *args: shown.append(args))
+    node, _voxels, _matrix = _input_node(slicer, module)
+    module.AnomalyDetectLogic().process(node, modelPath=tiny_bundle_path, device="cpu")
+    assert shown == []
