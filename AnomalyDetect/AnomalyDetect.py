@@ -27,8 +27,10 @@ class AnomalyDetect(ScriptedLoadableModule):
         self.parent.contributors = ["AnomalyDetect developers"]
         self.parent.helpText = """
 Unsupervised anomaly detection in CT and MR volumes with a GAN trained on normal anatomy only.
-Select a scalar volume and press Apply: the module adds an anomaly map (shown over the input)
-and a table of per-slice scores, with slices above the model's calibrated threshold flagged.
+Select a scalar volume and press Apply: the module adds an anomaly map (shown over the input),
+a table and a plot of per-slice scores, with slices above the model's calibrated threshold flagged
+(click one in the list to go to it). Optionally a landmark model finds anatomical landmarks
+(markups) that can bound the slices analysed, and the thresholded map becomes a segmentation.
 Results are a research aid, not a diagnosis.
 See the <a href="https://github.com/anomalydetect/SlicerAnomalyDetect">project page</a> for documentation.
 """
