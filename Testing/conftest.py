@@ -81,3 +81,44 @@ def plumbing_landmark_bundle_path(tmp_path_factory):
     from AnomalyDetectLib.phantom import write_plumbing_landmark_bundle
 
     return write_plumbing_landmark_bundle(str(tmp_path_factory.mktemp("landmark_plumbing") / "plumbing_landmarks.safetensors"))
+
+
+# --- the Slicer stand-in (Testing/slicer_standin) ----------------------------------------------
+
+STANDIN_DIR = os.path.join(ROOT, "Testing", "slicer_standin")
+MODULE_DIR = os.path.join(ROOT, "AnomalyDetect")
+
+
+def put_standin_first():
+    """Put the stand-in (and the module folder) first on sys.path and return the stand-in ``slicer`` package."""
+    pytest.importorskip("vtk")
+    for path in (MODULE_DIR, STANDIN_DIR):
+        if path in sys.path:
+            sys.path.remove(path)
+        sys.path.insert(0, path)
+    import slicer
+
+    assert os.path.realpath(slicer.__file__).startswith(os.path.realpath(STANDIN_DIR)), f"'slicer' is not the stand-in: {slicer.__file__}"
+    return slicer
+
+
+@pytest.fixture(scope="module")
+def slicer_module():
+    """``(slicer, AnomalyDetect)``: the stand-in, and the module file imported through it."""
+    import importlib
+    import types
+
+    slicer = put_standin_first()
+    module = importlib.import_module("AnomalyDetect")
+    # What the application does when it loads the module (resourcePath needs slicer.modules.<name>.path).
+    slicer.modules.anomalydetect = types.SimpleNamespace(path=os.path.join(MODULE_DIR, "AnomalyDetect.py"))
+    return slicer, module
+
+
+@pytest.fixture
+def scene(slicer_module):
+    """The stand-in's scene, emptied before and after the test (``Clear(1)`` also removes singletons such as parameter nodes)."""
+    slicer, _module = slicer_module
+    slicer.mrmlScene.Clear(1)
+    yield slicer.mrmlScene
+    slicer.mrmlScene.Clear(1)

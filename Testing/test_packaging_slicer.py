@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 
 import pytest
+from conftest import put_standin_first
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_DIR = REPO / "AnomalyDetect"
@@ -151,14 +152,7 @@ def test_module_build_and_test_registration_follow_the_template():
 @pytest.fixture
 def deps(monkeypatch):
     """(slicer stand-in, dependencies module, state) in an interactive session: GUI, not testing."""
-    pytest.importorskip("vtk")
-    for path in (str(MODULE_DIR), str(STANDIN_DIR)):
-        if path in sys.path:
-            sys.path.remove(path)
-        sys.path.insert(0, path)
-    import slicer
-
-    assert Path(slicer.__file__).resolve().is_relative_to(STANDIN_DIR), f"'slicer' is not the stand-in: {slicer.__file__}"
+    slicer = put_standin_first()
     spec = importlib.util.spec_from_file_location("_anomalydetect_dependencies", DEPENDENCIES_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

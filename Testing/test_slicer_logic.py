@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from test_slicer_module are parameters here)
 """The module logic's scene outputs beyond map and table, against the Slicer stand-in.
 
 Plot, landmarks (markups point list), region of interest (markups ROI), segmentation of the
@@ -9,7 +8,7 @@ and the stand-in set-up come from test_slicer_module.py and conftest.py.
 
 import numpy as np
 import pytest
-from test_slicer_module import _input_node, scene, slicer_module  # noqa: F401  (fixtures)
+from test_slicer_module import _input_node
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -190,11 +189,11 @@ def test_headless_recipe_writes_map_and_table_and_exits(slicer_module, scene, ti
     write_volume(volume, str(tmp_path / "case.nii.gz"))
     saved, exits = {}, []
 
-    def loadVolume(filename, properties={}, returnNode=False):
+    def loadVolume(filename, properties=None, returnNode=False):  # Slicer: properties={}
         loaded = read_volume(filename)
         return slicer.util.addVolumeFromArray(loaded.voxels, ijkToRAS=loaded.ijk_to_ras, name="case")
 
-    def saveNode(node, filename, properties={}):
+    def saveNode(node, filename, properties=None):  # Slicer: properties={}
         saved[filename] = node
         return True
 

@@ -10,10 +10,8 @@ The widget needs Qt and is not tested. Tests that run detection need torch and t
 """
 
 import ast
-import importlib
 import inspect
 import re
-import sys
 import types
 from pathlib import Path
 
@@ -27,27 +25,6 @@ MODULE_FILE = MODULE_DIR / "AnomalyDetect.py"
 SLICER_LIB_DIR = MODULE_DIR / "AnomalyDetectSlicerLib"
 
 
-@pytest.fixture(scope="module")
-def slicer_module():
-    """``(slicer, AnomalyDetect)`` with the stand-in first on sys.path."""
-    pytest.importorskip("vtk")
-    for path in (str(MODULE_DIR), str(STANDIN_DIR)):
-        if path in sys.path:
-            sys.path.remove(path)
-        sys.path.insert(0, path)
-    import slicer
-
-    assert Path(slicer.__file__).resolve().is_relative_to(STANDIN_DIR), f"'slicer' is not the stand-in: {slicer.__file__}"
-    module = importlib.import_module("AnomalyDetect")
-    return slicer, module
-
-
-@pytest.fixture
-def scene(slicer_module):
-    slicer, _module = slicer_module
-    slicer.mrmlScene.Clear()
-    yield slicer.mrmlScene
-    slicer.mrmlScene.Clear()
 
 
 def _input_node(slicer, module, name="TestVolume", with_transform=True):

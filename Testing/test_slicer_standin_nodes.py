@@ -6,11 +6,11 @@ between nodes, round trips of positions, sizes and voxels, and what is removed w
 """
 
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import put_standin_first
 
 REPO = Path(__file__).resolve().parents[1]
 STANDIN_DIR = REPO / "Testing" / "slicer_standin"
@@ -19,14 +19,7 @@ STANDIN_DIR = REPO / "Testing" / "slicer_standin"
 @pytest.fixture(scope="module")
 def slicer():
     """The stand-in ``slicer`` package, with the stand-in first on sys.path."""
-    pytest.importorskip("vtk")
-    if str(STANDIN_DIR) in sys.path:
-        sys.path.remove(str(STANDIN_DIR))
-    sys.path.insert(0, str(STANDIN_DIR))
-    import slicer
-
-    assert Path(slicer.__file__).resolve().is_relative_to(STANDIN_DIR), f"'slicer' is not the stand-in: {slicer.__file__}"
-    return slicer
+    return put_standin_first()
 
 
 @pytest.fixture

@@ -7,9 +7,6 @@ do. Tests that run detection need torch and the ``tiny_bundle_path`` fixture (Te
 """
 
 import ast
-import importlib
-import sys
-import types
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -23,30 +20,6 @@ UI_FILE = MODULE_DIR / "Resources" / "UI" / "AnomalyDetect.ui"
 WIDGET_FILE = MODULE_DIR / "AnomalyDetectSlicerLib" / "widget.py"
 
 
-@pytest.fixture(scope="module")
-def slicer_module():
-    """``(slicer, AnomalyDetect)`` with the stand-in first on sys.path."""
-    pytest.importorskip("vtk")
-    for path in (str(MODULE_DIR), str(STANDIN_DIR)):
-        if path in sys.path:
-            sys.path.remove(path)
-        sys.path.insert(0, path)
-    import slicer
-
-    assert Path(slicer.__file__).resolve().is_relative_to(STANDIN_DIR), f"'slicer' is not the stand-in: {slicer.__file__}"
-    module = importlib.import_module("AnomalyDetect")
-    # What the application does when it loads the module (resourcePath needs slicer.modules.<name>.path).
-    slicer.modules.anomalydetect = types.SimpleNamespace(path=str(MODULE_FILE))
-    return slicer, module
-
-
-@pytest.fixture
-def scene(slicer_module):
-    slicer, _module = slicer_module
-    # Clear(1) also removes singletons: the module's parameter node, which Clear() keeps (as in Slicer).
-    slicer.mrmlScene.Clear(1)
-    yield slicer.mrmlScene
-    slicer.mrmlScene.Clear(1)
 
 
 @pytest.fixture

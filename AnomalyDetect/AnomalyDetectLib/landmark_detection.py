@@ -13,7 +13,7 @@ centred on one of K landmarks or on none. Detection:
 4. the landmark is reported when its best probability reaches ``min_confidence``, at the centre of
    its probability plateau (two mean-shift steps); otherwise it is reported absent, not invented.
 
-On one CPU thread a 512×512×129 abdominal CT takes about 25 s with a 27-landmark model (see
+On one CPU thread a 512×512×129 abdominal CT takes about 29 s with a 27-landmark model (see
 docs/BENCHMARKS.md); the coarse grid is most of it.
 
 Example::
