@@ -211,3 +211,26 @@ def test_headless_recipe_writes_map_and_table_and_exits(slicer_module, scene, ti
     monkeypatch.setattr(sys, "argv", [script, str(tmp_path / "missing.nii.gz"), str(out)])
     runpy.run_path(script, run_name="__main__")
     assert exits == [0, 1]  # an unreadable input: message and status 1
+
+
+def test_a_users_roi_bounds_the_analysis_in_world_coordinates(slicer_module, scene, tiny_bundle_path, plumbing_landmark_bundle_path):
+    slicer, module = slicer_module
+    from AnomalyDetectLib.errors import AnomalyDetectError
+
+    node, voxels, ijk_to_ras = _input_node(slicer, module)  # slice k centre: S = 47 + 3 k (3 mm slabs)
+    shift = np.eye(4)
+    shift[2, 3] = 10.0
+    node.GetParentTransformNode().SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(shift))
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "my ROI")
+    roi.SetCenter(0.0, 0.0, 47 + 10 + 3 * 4)  # world: slice 4's centre
+    roi.SetSize(1000.0, 1000.0, 7.0)  # ±3.5 mm: meets the slabs of slices 3, 4 and 5
+    before = scene.GetNumberOfNodes()
+    outputs = module.AnomalyDetectLogic().process(node, modelPath=tiny_bundle_path, device="cpu", inputROINode=roi)
+    analysed = np.flatnonzero(~outputs.result.skipped)
+    assert list(analysed) == [3, 4, 5]
+    assert outputs.result.roi["source"] == "markups ROI 'my ROI'"
+    assert outputs.roiNode is None and roi.GetScene() is scene  # the user's ROI is used, not copied
+    assert scene.GetNumberOfNodes() == before + 5  # map and its display node, table, plot series, plot chart
+    with pytest.raises(AnomalyDetectError, match="not both"):
+        module.AnomalyDetectLogic().process(node, modelPath=tiny_bundle_path, landmarkModelPath=plumbing_landmark_bundle_path,
+                                            roiBetween=("first", "second"), inputROINode=roi)

@@ -416,3 +416,26 @@ def test_removing_a_displayable_node_removes_its_own_display_nodes(slicer, scene
     scene.RemoveNode(shared)  # removing a display node leaves its displayable node
     assert other.GetScene() is scene and other.GetDisplayNode() is None
     assert scene.GetNumberOfNodes() == count - 4
+
+
+def test_world_round_trip_and_roi_world_bounds(slicer, scene):
+    volume = _reference(slicer)
+    transform = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
+    rotation = np.array([[0.0, -1.0, 0.0, 5.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, -2.0], [0.0, 0.0, 0.0, 1.0]])
+    assert transform.SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(rotation)) == 1
+    volume.SetAndObserveTransformNodeID(transform.GetID())
+    world, back = [0.0] * 3, [0.0] * 3
+    volume.TransformPointToWorld([1.0, 2.0, 3.0], world)
+    np.testing.assert_allclose(world, [3.0, 1.0, 1.0])
+    volume.TransformPointFromWorld(world, back)
+    np.testing.assert_allclose(back, [1.0, 2.0, 3.0])
+
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode")
+    roi.SetCenter(1.0, 2.0, 3.0)
+    roi.SetSize(2.0, 4.0, 6.0)
+    bounds = [0.0] * 6
+    roi.GetRASBounds(bounds)
+    assert bounds == [0.0, 2.0, 0.0, 4.0, 0.0, 6.0]
+    roi.SetAndObserveTransformNodeID(transform.GetID())  # rotated 90° about S: x and y extents swap
+    roi.GetRASBounds(bounds)
+    np.testing.assert_allclose(bounds, [1.0, 5.0, 0.0, 2.0, -2.0, 4.0])

@@ -140,7 +140,7 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         )
 
     def process(self, inputVolumeNode, modelPath=None, device="auto", sliceThreshold=None, landmarkModelPath=None, roiBetween=None,
-                roiMargin=10.0, createSegmentation=False, progress=None, shouldCancel=None, showResult=True):
+                roiMargin=10.0, createSegmentation=False, progress=None, shouldCancel=None, showResult=True, inputROINode=None):
         """Detect anomalies in ``inputVolumeNode`` and add or update its output nodes.
 
         :param inputVolumeNode: vtkMRMLScalarVolumeNode to analyse (its voxels are not modified;
@@ -152,6 +152,9 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
             as a markups point list "<input> landmarks".
         :param roiBetween: two landmark names: analyse only slices between them (plus ``roiMargin``
             mm); the ROI is written as "<input> region of interest". Needs ``landmarkModelPath``.
+        :param inputROINode: a vtkMRMLMarkupsROINode the user placed: analyse only what it covers
+            (a rotated ROI counts as its axis-aligned bounding box in the input's coordinates).
+            Not together with ``roiBetween``.
         :param createSegmentation: also write "<input> anomaly segmentation" (map above the
             model's map threshold).
         :param progress: called as ``progress(fraction, message)`` while running.
@@ -175,6 +178,9 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
             raise AnomalyDetectError(f"'{inputVolumeNode.GetName()}' is a label map; select a CT or MR image volume.")
         if roiBetween and not landmarkModelPath:
             raise AnomalyDetectError("A region between two landmarks needs a landmark model to find them.")
+        if roiBetween and inputROINode is not None:
+            raise AnomalyDetectError("Give one region of interest: either two landmarks or your own ROI, not both.")
+        userRegion = self.regionFromROINode(inputVolumeNode, inputROINode) if inputROINode is not None else None
         report = progress or (lambda fraction, message: None)
 
         volume = self.volumeFromNode(inputVolumeNode)
@@ -189,8 +195,9 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
             landmarkBundle = bundleLib.load_bundle(landmarkModelPath)
             landmarks, region = landmarks_and_roi(volume, landmarkBundle, roiBetween, float(roiMargin), device,
                                                   lambda f, m: report(share * f, m), shouldCancel)
+        detectionRegion = region or userRegion  # the user's own ROI is in the scene already: only a landmark region is written
         logging.info(f"AnomalyDetect: analysing '{volume.name}' {volume.shape} with '{bundle.path}'")
-        result = detector.run(volume, lambda f, m: report(share + (1.0 - share) * f, m), shouldCancel, roi=region)
+        result = detector.run(volume, lambda f, m: report(share + (1.0 - share) * f, m), shouldCancel, roi=detectionRegion)
         if sliceThreshold is not None:
             result = result.with_slice_threshold(sliceThreshold)
 
@@ -230,6 +237,29 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         writer.removeStale(key for key in ("landmarks", "roi", "segmentation") if key not in nodes)
         writer.link(nodes)
         return nodes
+
+    @staticmethod
+    def regionFromROINode(inputVolumeNode, roiNode):
+        """The ``RegionOfInterest`` (in the input's own RAS coordinates) that a markups ROI covers."""
+        import numpy as np
+        from AnomalyDetectLib.errors import AnomalyDetectError
+        from AnomalyDetectLib.roi import RegionOfInterest
+
+        if not roiNode.IsA("vtkMRMLMarkupsROINode"):
+            raise AnomalyDetectError(f"'{roiNode.GetName()}' is not a markups ROI.")
+        bounds = [0.0] * 6
+        roiNode.GetRASBounds(bounds)  # world coordinates, axis-aligned
+        if not all(np.isfinite(bounds)) or any(bounds[2 * axis] > bounds[2 * axis + 1] for axis in range(3)):
+            raise AnomalyDetectError(f"The ROI '{roiNode.GetName()}' has no extent yet; place it (or give it a size) first.")
+        corners = []
+        for x in bounds[0:2]:
+            for y in bounds[2:4]:
+                for z in bounds[4:6]:
+                    local = [0.0, 0.0, 0.0]
+                    inputVolumeNode.TransformPointFromWorld([x, y, z], local)  # undo the input's parent transform
+                    corners.append(local)
+        corners = np.asarray(corners)
+        return RegionOfInterest.box(corners.min(axis=0), corners.max(axis=0), source=f"markups ROI '{roiNode.GetName()}'")
 
     @staticmethod
     def _followTransform(node, inputVolumeNode):

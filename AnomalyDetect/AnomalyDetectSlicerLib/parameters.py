@@ -14,7 +14,7 @@ annotations`` and no ``X | None`` here (Python 3.9 in older Slicer releases).
 
 from typing import Annotated
 
-from slicer import vtkMRMLScalarVolumeNode
+from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
 #: Choices of the device combo box ("auto": CUDA when available, else the CPU).
@@ -33,6 +33,7 @@ class AnomalyDetectParameterNode:
     landmarkModelPath - landmark model bundle.
     roiStart, roiEnd - landmark names bounding the slices to analyse ("" for the whole volume).
     roiMargin - mm added on both sides of the region between the two landmarks.
+    inputROI - a markups ROI drawn by the user bounding what is analysed (instead of landmarks).
     createSegmentation - also make a segmentation of the map above the model's map threshold.
     """
 
@@ -46,4 +47,5 @@ class AnomalyDetectParameterNode:
     roiStart: str = ""
     roiEnd: str = ""
     roiMargin: Annotated[float, WithinRange(0.0, 200.0)] = 10.0
+    inputROI: vtkMRMLMarkupsROINode
     createSegmentation: bool = False

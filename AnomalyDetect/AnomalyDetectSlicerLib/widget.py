@@ -219,6 +219,7 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             landmarkModelPath=p.landmarkModelPath.strip() if landmarks else None,
             roiBetween=(p.roiStart, p.roiEnd) if landmarks and p.roiStart and p.roiEnd else None,
             roiMargin=p.roiMargin,
+            inputROINode=p.inputROI,
             createSegmentation=p.createSegmentation,
         )
 

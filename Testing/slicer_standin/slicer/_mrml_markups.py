@@ -341,6 +341,20 @@ class vtkMRMLMarkupsROINode(vtkMRMLMarkupsNode):
     def GetRadiusXYZ(self, radiusXYZ):
         _getVector3([0.5 * value for value in self._size], radiusXYZ)
 
+    @mirrors(_MARKUPS + "vtkMRMLMarkupsROINode.h: void GetRASBounds(double bounds[6]) override "
+             "(axis-aligned bounding box of the ROI in world coordinates; identity ObjectToNode orientation here)")
+    def GetRASBounds(self, bounds):
+        corners = [[c + sign * 0.5 * s for c, s, sign in zip(self._center, self._size, signs)]
+                   for signs in ((x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1))]
+        world = []
+        for corner in corners:
+            point = [0.0, 0.0, 0.0]
+            self.TransformPointToWorld(corner, point)
+            world.append(point)
+        for axis in range(3):
+            bounds[2 * axis] = min(point[axis] for point in world)
+            bounds[2 * axis + 1] = max(point[axis] for point in world)
+
     @mirrors(_MARKUPS + "vtkMRMLMarkupsROINode.h: vtkGetMacro(ROIType, int)")
     def GetROIType(self):
         return self._roiType

@@ -138,6 +138,21 @@ class vtkMRMLTransformableNode(vtkMRMLStorableNode):
         for index in range(3):
             outWorld[index] = point[index]
 
+    @mirrors("Libs/MRML/Core/vtkMRMLTransformableNode.h: virtual void TransformPointFromWorld(const double inWorld[3], double outLocal[3])")
+    def TransformPointFromWorld(self, inWorld, outLocal):
+        toWorld = vtk.vtkMatrix4x4()  # node -> world through the chain of linear parent transforms
+        transformNode = self.GetParentTransformNode()
+        while transformNode is not None:
+            if hasattr(transformNode, "GetMatrixTransformToParent"):
+                matrix = vtk.vtkMatrix4x4()
+                transformNode.GetMatrixTransformToParent(matrix)
+                vtk.vtkMatrix4x4.Multiply4x4(matrix, toWorld, toWorld)
+            transformNode = transformNode.GetParentTransformNode()
+        toWorld.Invert()
+        point = toWorld.MultiplyPoint([float(inWorld[0]), float(inWorld[1]), float(inWorld[2]), 1.0])
+        for index in range(3):
+            outLocal[index] = point[index]
+
 
 @mirrors("Libs/MRML/Core/vtkMRMLDisplayableNode.h (class vtkMRMLDisplayableNode : public vtkMRMLTransformableNode)")
 class vtkMRMLDisplayableNode(vtkMRMLTransformableNode):
