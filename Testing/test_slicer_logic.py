@@ -231,6 +231,9 @@ def test_a_users_roi_bounds_the_analysis_in_world_coordinates(slicer_module, sce
     assert outputs.result.roi["source"] == "markups ROI 'my ROI'"
     assert outputs.roiNode is None and roi.GetScene() is scene  # the user's ROI is used, not copied
     assert scene.GetNumberOfNodes() == before + 5  # map and its display node, table, plot series, plot chart
+    unplaced = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "unplaced")  # size 0 until placed
+    with pytest.raises(AnomalyDetectError, match="no extent yet"):
+        module.AnomalyDetectLogic().process(node, modelPath=tiny_bundle_path, inputROINode=unplaced)
     with pytest.raises(AnomalyDetectError, match="not both"):
         module.AnomalyDetectLogic().process(node, modelPath=tiny_bundle_path, landmarkModelPath=plumbing_landmark_bundle_path,
                                             roiBetween=("first", "second"), inputROINode=roi)

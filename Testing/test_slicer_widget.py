@@ -185,6 +185,13 @@ def test_gui_and_parameter_node_stay_in_step(slicer_module, widget):
     ui.inputSelector.setCurrentNode(None)
     assert p.inputVolume is None and not ui.applyButton.enabled
 
+    # Clearing a path field (no currentPathChanged from CTK: "" is not a *.safetensors path) still
+    # reaches the parameter node, so an empty field means the bundled model again.
+    ui.modelPathLineEdit.currentPath = "/models/other.safetensors"
+    assert p.modelPath == "/models/other.safetensors"
+    ui.modelPathLineEdit.currentPath = ""
+    assert p.modelPath == "" and ui.modelInfoLabel.text.startswith("Method:")
+
 
 def test_setup_selects_the_first_volume_and_scene_close_resets_the_parameter_node(slicer_module, scene):
     slicer, module = slicer_module

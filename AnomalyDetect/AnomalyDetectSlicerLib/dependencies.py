@@ -99,7 +99,7 @@ def _confirmationText(missing, pyTorchUtils):
     lines = []
     for name, requirement in missing:
         if name == "torch" and pyTorchUtils is not None:
-            lines.append(f"  {requirement} (through the PyTorch extension)")
+            lines.append(f"  {requirement} (through the PyTorch extension, which also installs torchvision)")
         else:
             lines.append(f"  {requirement}")
     return (

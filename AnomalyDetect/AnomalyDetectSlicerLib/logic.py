@@ -247,10 +247,12 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
 
         if not roiNode.IsA("vtkMRMLMarkupsROINode"):
             raise AnomalyDetectError(f"'{roiNode.GetName()}' is not a markups ROI.")
+        size = [0.0] * 3
+        roiNode.GetSize(size)
+        if not all(np.isfinite(size)) or min(size) <= 0:
+            raise AnomalyDetectError(f"The ROI '{roiNode.GetName()}' has no extent yet (size {tuple(size)}); place it or give it a size first.")
         bounds = [0.0] * 6
         roiNode.GetRASBounds(bounds)  # world coordinates, axis-aligned
-        if not all(np.isfinite(bounds)) or any(bounds[2 * axis] > bounds[2 * axis + 1] for axis in range(3)):
-            raise AnomalyDetectError(f"The ROI '{roiNode.GetName()}' has no extent yet; place it (or give it a size) first.")
         corners = []
         for x in bounds[0:2]:
             for y in bounds[2:4]:

@@ -79,8 +79,9 @@ class OutputWriter:
 
 def removeNode(node):
     if node.IsA("vtkMRMLDisplayableNode"):
-        for index in range(node.GetNumberOfDisplayNodes()):
-            displayNode = node.GetNthDisplayNode(index)
+        # Collected first: removing one display node drops its reference and shifts the others' indices.
+        displayNodes = [node.GetNthDisplayNode(index) for index in range(node.GetNumberOfDisplayNodes())]
+        for displayNode in displayNodes:
             if displayNode is not None:
                 slicer.mrmlScene.RemoveNode(displayNode)
     slicer.mrmlScene.RemoveNode(node)

@@ -68,8 +68,12 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # Widgets carrying SlicerParameterName are bound by connectGui. Slicer has no GUI connector
         # for a ctkPathLineEdit holding a str or a QComboBox with changing items (see parameters.py),
         # so these four are bound here, in both directions (see _updateGUIFromParameterNode).
-        self.ui.modelPathLineEdit.connect("currentPathChanged(QString)", lambda path: self._setParameter("modelPath", path))
-        self.ui.landmarkModelPathLineEdit.connect("currentPathChanged(QString)", lambda path: self._setParameter("landmarkModelPath", path))
+        # ctkPathLineEdit emits currentPathChanged only for text its name filters accept (a .safetensors
+        # path), not for a cleared field; validInputChanged(bool) covers that, and Apply reads both
+        # fields again (_syncPathsFromGUI), so "empty = bundled model" always reaches the parameter node.
+        for lineEdit in (self.ui.modelPathLineEdit, self.ui.landmarkModelPathLineEdit):
+            lineEdit.connect("currentPathChanged(QString)", lambda path: self._syncPathsFromGUI())
+            lineEdit.connect("validInputChanged(bool)", lambda valid: self._syncPathsFromGUI())
         self.ui.roiStartComboBox.connect("currentIndexChanged(int)", lambda index: self._setParameter("roiStart", self._landmarkName(index)))
         self.ui.roiEndComboBox.connect("currentIndexChanged(int)", lambda index: self._setParameter("roiEnd", self._landmarkName(index)))
 
@@ -145,6 +149,10 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode is not None and not self._updatingGUI:
             self._parameterNode.setValue(name, value)
 
+    def _syncPathsFromGUI(self):
+        self._setParameter("modelPath", self.ui.modelPathLineEdit.currentPath.strip())
+        self._setParameter("landmarkModelPath", self.ui.landmarkModelPathLineEdit.currentPath.strip())
+
     def _landmarkName(self, index):
         return self.ui.roiStartComboBox.itemText(index) if index > 0 else ""
 
@@ -155,8 +163,9 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._updatingGUI = True
         try:
             p = self._parameterNode
-            self.ui.modelPathLineEdit.currentPath = p.modelPath
-            self.ui.landmarkModelPathLineEdit.currentPath = p.landmarkModelPath
+            for lineEdit, path in ((self.ui.modelPathLineEdit, p.modelPath), (self.ui.landmarkModelPathLineEdit, p.landmarkModelPath)):
+                if lineEdit.currentPath.strip() != path:  # unchanged text is not set again (it would move the cursor)
+                    lineEdit.currentPath = path
             self._updateModelInfo(p.modelPath)
             self._updateLandmarkNames(p.landmarkModelPath)
             for comboBox, field in ((self.ui.roiStartComboBox, "roiStart"), (self.ui.roiEndComboBox, "roiEnd")):
@@ -229,6 +238,7 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         if self._running or not ensureDependencies():
             return
+        self._syncPathsFromGUI()
         inputVolumeNode = self._parameterNode.inputVolume
         arguments = self._processArguments()
         self._cancelRequested = False

@@ -5,6 +5,9 @@ Only the members below exist (AttributeError otherwise). They follow the CTK hea
 signals connectable by signature or attribute (see ``qt._core``).
 """
 
+import fnmatch
+import re
+
 import qt
 from qt._core import _source
 from qt._core import qproperty as _qproperty
@@ -33,10 +36,29 @@ class ctkPathLineEdit(qt.QWidget):
     Drives = 0x004
     Readable = 0x010
     Writable = 0x020
-    _SIGNALS = {"currentPathChanged(QString)": "Libs/Widgets/ctkPathLineEdit.h: void currentPathChanged(const QString& path)"}
+    _SIGNALS = {"currentPathChanged(QString)": "Libs/Widgets/ctkPathLineEdit.h: void currentPathChanged(const QString& path)",
+                "validInputChanged(bool)": "Libs/Widgets/ctkPathLineEdit.h: void validInputChanged(bool)"}
+
+    def _pathSet(self, old):
+        # ctkPathLineEdit.cpp updateHasValidInput(): currentPathChanged is emitted only for text the
+        # name-filter validator accepts (ctk::nameFiltersToRegExp: "*.ext" patterns; "*" adds none,
+        # so "All files (*)" accepts nothing by itself); validInputChanged(bool) when that changes.
+        path = self._props["currentPath"]
+        valid = self._acceptable(path)
+        if valid != self._props.get("_valid", self._acceptable(old)):
+            self._props["_valid"] = valid
+            self._emit("validInputChanged(bool)", valid)
+        if valid and path != old:
+            self._emit("currentPathChanged(QString)", path)
+
+    def _acceptable(self, path):
+        patterns = [pattern for nameFilter in self.nameFilters for pattern in re.findall(r"\*\.[\w.]+", nameFilter)]
+        if not patterns:
+            return True
+        return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)
 
     currentPath = _qproperty("Libs/Widgets/ctkPathLineEdit.h: Q_PROPERTY(QString currentPath READ currentPath WRITE setCurrentPath USER true)",
-                             "currentPath", "", str, notify=("currentPathChanged(QString)",))
+                             "currentPath", "", str, onSet=_pathSet)
     filters = _qproperty("Libs/Widgets/ctkPathLineEdit.h: Q_PROPERTY(Filters filters READ filters WRITE setFilters)",
                          "filters", Dirs | Files | Drives, int)
     nameFilters = _qproperty("Libs/Widgets/ctkPathLineEdit.h: Q_PROPERTY(QStringList nameFilters READ nameFilters WRITE setNameFilters)",
