@@ -82,6 +82,7 @@ logger = logging.getLogger(__name__)
 DEBUG_STATE_VARIABLE = "ANOMALYDETECT_DEBUG_RANK_STATE"
 # Collectives wait for the slowest rank (rank 0 writing a checkpoint, a rank still loading data); generous.
 PROCESS_GROUP_TIMEOUT = datetime.timedelta(hours=2)
+CLOSE_WAIT = datetime.timedelta(seconds=60)
 # Rank r's per-step random streams are offset by r · RANK_SEED_STRIDE (rank 0: the single-process streams).
 RANK_SEED_STRIDE = 2**40
 
@@ -259,11 +260,22 @@ class DistributedContext:
         return bool(value.item())
 
     def close(self) -> None:
-        """Leave the process group if :func:`setup` made it."""
+        """Leave the process group if :func:`setup` made it.
+
+        With gloo the ranks first wait for each other (at most ``CLOSE_WAIT``): a rank that tore
+        its connections down while another was still finishing its last collective made that one
+        abort ("terminate called without an active exception"). A rank that died is not waited
+        for longer than ``CLOSE_WAIT``.
+        """
         if self.owns_group:
             import torch.distributed as dist
 
             if dist.is_initialized():
+                if dist.get_backend() == "gloo":
+                    try:
+                        dist.monitored_barrier(timeout=CLOSE_WAIT)
+                    except RuntimeError as error:  # another rank failed or left: leave anyway
+                        logger.warning("leaving the process group without the other ranks: %s", error)
                 dist.destroy_process_group()
             self.owns_group = False
 
