@@ -12,9 +12,8 @@ from AnomalyDetectLib.bundle import load_bundle, save_bundle
 from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.models.anogan import search_latent
 from AnomalyDetectLib.phantom import make_head_phantom
-from AnomalyDetectLib.pipeline import detect
 from AnomalyDetectLib.preprocess import normaliser_from_config, resize_slices
-from sklearn.metrics import roc_auc_score
+from method_checks import OBLIQUE, check_detect_keeps_the_input_grid, held_out_slice_auroc
 
 # Tiny widths for two CPU cores; mapping_steps 40 keeps detect fast (the default is 100, the paper's 500).
 ARCHITECTURE = {"base_channels": 8, "depth": 3, "latent_dim": 32, "mapping_steps": 40}
@@ -137,19 +136,8 @@ def test_bundle_round_trip(bundle, networks, slices, tmp_path):
 
 
 def test_detect_keeps_the_grid_and_ranks_lesion_slices(bundle):
-    oblique = np.array([[0.0, -0.9, 0.1, 12.0], [-0.8, 0.0, 0.0, -30.0], [0.0, 0.05, 2.5, 7.0], [0, 0, 0, 1]])
-    volume, _ = make_head_phantom(seed=50, shape=(20, 40, 56), lesion=True, ijk_to_ras=oblique)
-    result = detect(volume, bundle, device="cpu")
-    assert result.anomaly_map.shape == volume.voxels.shape and result.anomaly_map.dtype == np.float32
-    assert result.slice_scores.shape == (volume.shape[0],) and np.all(result.slice_scores[~result.scored] == 0)
-
-    labels, scores = [], []
-    for seed in range(100, 106):
-        volume, mask = make_head_phantom(seed=seed, shape=(24, 48, 48), lesion=True)
-        result = detect(volume, bundle, device="cpu")
-        labels.append(mask.any(axis=(1, 2))[result.scored])
-        scores.append(result.slice_scores[result.scored])
-    auroc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
+    check_detect_keeps_the_input_grid(bundle, shape=(20, 40, 56), ijk_to_ras=OBLIQUE)
+    auroc = held_out_slice_auroc(bundle)
     assert auroc > 0.75, f"slice AUROC {auroc:.3f} on held-out phantoms (AnoGAN score A(x))"
 
 

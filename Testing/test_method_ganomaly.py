@@ -7,8 +7,6 @@ detect's output grid, the paper's image score ‖z − ẑ‖² (and the pipelin
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -17,7 +15,12 @@ from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.models.base import RECONSTRUCTION_MAPS
 from AnomalyDetectLib.phantom import make_head_phantom
 from AnomalyDetectLib.pipeline import Detector, detect
-from AnomalyDetectLib.preprocess import resize_slices
+from method_checks import (
+    check_analyse_leaves_the_networks_untouched,
+    check_detect_keeps_the_input_grid,
+    check_networks_match_the_bundle,
+    image_scoring_inputs,
+)
 from sklearn.metrics import roc_auc_score
 
 from trainer.fit import FitConfig, fit
@@ -83,30 +86,16 @@ def test_bundle_round_trip(bundle):
     assert manifest["architecture"]["latent_size"] == 16 and manifest["architecture"]["base_channels"] == 8
     assert manifest["training"]["hyperparameters"]["learning_rate"] == 2e-3
     assert manifest["training"]["selected_step"] > 0
-    networks = bundle.build_networks("cpu")
-    assert not any(module.training for module in networks.modules())
-    fresh = get_method("ganomaly").build_networks(manifest["architecture"]).state_dict()
-    assert set(fresh) == set(bundle.tensors)
-    for name, value in networks.state_dict().items():
-        assert value.shape == fresh[name].shape
-        np.testing.assert_array_equal(value.numpy(), bundle.tensors[name].astype(value.numpy().dtype))
+    check_networks_match_the_bundle(bundle)
 
 
 def test_detect_gives_the_input_grid(bundle):
-    volume, _ = make_head_phantom(seed=60, shape=(10, 40, 56), lesion=True)
-    result = detect(volume, bundle, device="cpu")
-    assert result.anomaly_map.shape == volume.voxels.shape and result.anomaly_map.dtype == np.float32
-    assert result.slice_scores.shape == (10,) and np.all(np.isfinite(result.slice_scores))
-    assert np.all(result.anomaly_map[volume.voxels == 0] == 0)
+    check_detect_keeps_the_input_grid(bundle)
 
 
 def test_image_scores_are_the_latent_distance_and_the_pipeline_uses_them(bundle):
-    networks = bundle.build_networks("cpu")
-    method = get_method("ganomaly")
-    volume, _ = make_head_phantom(seed=61, shape=(8, 48, 48), lesion=True)
-    manifest = dict(bundle.manifest, scoring=dict(bundle.manifest["scoring"], slice_score="image", level_calibration=False))
-    detector = Detector(manifest, networks, "cpu")
-    images = torch.from_numpy(resize_slices(detector.normaliser.fit(volume.voxels).apply(volume.voxels), 32))[:, None]
+    networks, method, detector, volume, images = image_scoring_inputs(bundle)
+    manifest = detector.manifest
 
     with torch.no_grad():
         maps, image_scores = method.analyse(networks, images, "mgmsd")
@@ -123,16 +112,7 @@ def test_image_scores_are_the_latent_distance_and_the_pipeline_uses_them(bundle)
 
 
 def test_analyse_leaves_the_networks_untouched(bundle):
-    networks = bundle.build_networks("cpu")
-    before = copy.deepcopy(networks.state_dict())
-    images = torch.rand(4, 1, 32, 32)
-    with torch.enable_grad():  # analyse must not build a graph or update batch-norm statistics even when grads are on
-        maps, image_scores = get_method("ganomaly").analyse(networks, images, "residual")
-    assert not maps.requires_grad and not image_scores.requires_grad
-    assert all(parameter.grad is None for parameter in networks.parameters())
-    assert not any(module.training for module in networks.modules())
-    for name, value in networks.state_dict().items():
-        assert torch.equal(value, before[name]), f"{name} changed"
+    check_analyse_leaves_the_networks_untouched(bundle, "residual")
 
 
 def test_trainer_step_validation_and_checkpoint_state(tmp_path):
