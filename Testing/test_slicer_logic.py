@@ -34,6 +34,8 @@ def test_landmarks_roi_and_segmentation_reach_the_scene(slicer_module, scene, ti
         np.testing.assert_allclose(position, landmark.ras, atol=1e-6)
         assert "confidence" in markups.GetNthControlPointDescription(index)
     assert markups.GetTransformNodeID() == node.GetTransformNodeID()
+    assert markups.GetDisplayNode() is not None and outputs.roiNode.GetDisplayNode() is not None
+    assert scene.GetStates() == 0  # the batch the outputs were written in is closed
 
     # The ROI spans the two landmarks along S plus the margin, closed at the volume's bounds in R and A.
     roi = outputs.roiNode
@@ -97,10 +99,14 @@ def test_a_failure_while_writing_removes_what_the_run_created(slicer_module, sce
     def broken(*args):
         raise RuntimeError("disk full")
 
+    batch = []
     monkeypatch.setattr(scene_outputs, "writeSegmentation", broken)
+    original = scene_outputs.writeMap
+    monkeypatch.setattr(scene_outputs, "writeMap", lambda *args: (batch.append(scene.IsBatchProcessing()), original(*args)))
     with pytest.raises(RuntimeError, match="disk full"):
         module.AnomalyDetectLogic().process(node, modelPath=tiny_bundle_path, device="cpu", createSegmentation=True)
     assert _names(scene) == before
+    assert batch == [True] and scene.GetStates() == 0  # written inside one batch, closed even on failure
     assert node.GetNodeReference(module.AnomalyDetectLogic.MAP_REFERENCE_ROLE) is None
 
 

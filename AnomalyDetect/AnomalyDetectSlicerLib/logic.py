@@ -213,6 +213,17 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
     def _writeOutputs(self, inputVolumeNode, volume, result, landmarks, region, createSegmentation):
         writer = scene_outputs.OutputWriter(inputVolumeNode)
         nodes = {}
+        # One batch: views and widgets update once at the end, and Slicer's markups logic does not
+        # make the new landmark list or ROI the active place node (it skips that while batch processing),
+        # so the user's next point still goes where it went before.
+        slicer.mrmlScene.StartState(slicer.mrmlScene.BatchProcessState)
+        try:
+            self._writeOutputNodes(writer, nodes, inputVolumeNode, volume, result, landmarks, region, createSegmentation)
+        finally:
+            slicer.mrmlScene.EndState(slicer.mrmlScene.BatchProcessState)
+        return nodes
+
+    def _writeOutputNodes(self, writer, nodes, inputVolumeNode, volume, result, landmarks, region, createSegmentation):
         try:
             nodes["map"] = writer.node("map")
             scene_outputs.writeMap(nodes["map"], inputVolumeNode, result.anomaly_map, result.map_threshold)
@@ -236,7 +247,6 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
             raise
         writer.removeStale(key for key in ("landmarks", "roi", "segmentation") if key not in nodes)
         writer.link(nodes)
-        return nodes
 
     @staticmethod
     def regionFromROINode(inputVolumeNode, roiNode):

@@ -154,6 +154,7 @@ def writePlot(seriesNode, chartNode, tableNode, inputName, sliceThreshold):
 
 def writeLandmarks(markupsNode, landmarks):
     """Found landmarks as control points (RAS of the input's own space), confidence in the description."""
+    markupsNode.CreateDefaultDisplayNodes()  # not made by the markups logic during a batch
     markupsNode.RemoveAllControlPoints()
     for landmark in landmarks.found:
         index = markupsNode.AddControlPoint(vtk.vtkVector3d(*landmark.ras), landmark.name)
@@ -171,6 +172,7 @@ def writeROI(roiNode, region, volume):
     lower = np.maximum(ras.min(axis=0), region.lower)
     upper = np.minimum(ras.max(axis=0), region.upper)
     upper = np.maximum(upper, lower)
+    roiNode.CreateDefaultDisplayNodes()
     roiNode.SetCenter(list((lower + upper) / 2.0))
     roiNode.SetSize(list(upper - lower))
     roiNode.SetDescription(region.source)

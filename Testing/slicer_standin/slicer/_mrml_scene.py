@@ -30,6 +30,7 @@ class vtkMRMLScene(_Observable):
 
     def __init__(self):
         self._nodes = []
+        self._states = []  # StartState/EndState stack
         self._lastJump = None  # (r, a, s, jumpMode) of the last vtkMRMLSliceNode.JumpAllSlices (stand-in only)
 
     def _generateUniqueID(self, node):
@@ -112,6 +113,33 @@ class vtkMRMLScene(_Observable):
         for node in list(self._nodes):
             node.Reset(None)  # only singletons are left
         self.InvokeEvent(self.EndCloseEvent)
+
+    # vtkMRMLScene.h: enum StateType { BatchProcessState = 0x0001, CloseState = 0x0002 | BatchProcessState, ... }
+    BatchProcessState = 0x0001
+
+    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: int StartState(unsigned long state, int anticipatedMaxProgress = 0) "
+             "(states nest; returns the number of states after the push)")
+    def StartState(self, state, anticipatedMaxProgress=0):
+        self._states.append(int(state))
+        return len(self._states)
+
+    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: int EndState(unsigned long state) (must match the last StartState; returns the number left)")
+    def EndState(self, state):
+        if not self._states or self._states[-1] != int(state):
+            raise RuntimeError(f"EndState({state}) does not match the last StartState ({self._states[-1:] or 'none'})")
+        self._states.pop()
+        return len(self._states)
+
+    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: int GetStates()const (a combination of all current states)")
+    def GetStates(self):
+        combined = 0
+        for state in self._states:
+            combined |= state
+        return combined
+
+    @mirrors("Libs/MRML/Core/vtkMRMLScene.h: inline bool IsBatchProcessing()const")
+    def IsBatchProcessing(self):
+        return bool(self.GetStates() & self.BatchProcessState)
 
     @mirrors("Libs/MRML/Core/vtkMRMLScene.h: vtkMRMLNode* GetSingletonNode(const char* singletonTag, const char* className)")
     def GetSingletonNode(self, singletonTag, className):
