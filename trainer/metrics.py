@@ -10,7 +10,6 @@ Where a metric is undefined (only one class present, nothing to compare) its val
 
 from __future__ import annotations
 
-import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -282,7 +281,7 @@ def plot_roc(labels, scores, path, title: str) -> float:
     The file appears whole or not at all. Raises ``ValueError`` when only one class is
     present and :class:`AnomalyDetectLib.errors.OutputError` when the file cannot be written.
     """
-    from AnomalyDetectLib.errors import OutputError
+    from AnomalyDetectLib.files import atomic_output
     from sklearn.metrics import roc_auc_score, roc_curve
 
     try:
@@ -312,16 +311,6 @@ def plot_roc(labels, scores, path, title: str) -> float:
     axes.grid(alpha=0.3)
     figure.tight_layout()
 
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError(f"Cannot write '{path}': output folder '{folder}' does not exist.")
-    temporary = os.path.join(folder, f".partial-{os.getpid()}-{os.path.basename(path)}")
-    try:
+    with atomic_output(path) as temporary:
         figure.savefig(temporary, format="png")
-        os.replace(temporary, path)
-    except OSError as error:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise OutputError(f"Cannot write '{path}': {error}") from None
     return auroc

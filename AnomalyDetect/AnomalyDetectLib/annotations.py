@@ -20,7 +20,8 @@ import os
 from dataclasses import dataclass
 from typing import Iterable, List, Optional
 
-from .errors import AnnotationError, OutputError
+from .errors import AnnotationError
+from .files import atomic_output
 
 # What vtkMRMLMarkupsJsonStorageNode writes (kept at v1.0.3 by Slicer for compatibility with Slicer < 5.1).
 MARKUPS_SCHEMA = "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#"
@@ -254,15 +255,5 @@ def _check_list(what: str, landmarks: List[Landmark]) -> None:
 
 
 def _write_text(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError(f"Cannot write '{path}': output folder '{folder}' does not exist.")
-    temporary = os.path.join(folder, f".partial-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        with open(temporary, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except OSError as error:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise OutputError(f"Cannot write '{path}': {error.strerror or error}.") from None
+    with atomic_output(path) as temporary, open(temporary, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)

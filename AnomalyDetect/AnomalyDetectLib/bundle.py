@@ -31,7 +31,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from .errors import BundleError, OutputError
+from .errors import BundleError
+from .files import atomic_output
 
 FORMAT = "anomalydetect-bundle"
 FORMAT_VERSION = 1
@@ -127,20 +128,10 @@ def save_bundle(path: str, manifest: Dict, tensors: Dict[str, np.ndarray], half_
     header["__metadata__"] = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "manifest": json.dumps(manifest, sort_keys=True)}
     header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     header_bytes += b" " * (-len(header_bytes) % 8)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError(f"Cannot save bundle: folder '{folder}' does not exist.")
-    temporary = os.path.join(folder, f".partial-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(struct.pack("<Q", len(header_bytes)))
-            handle.write(header_bytes)
-            handle.write(payload)
-        os.replace(temporary, path)
-    except OSError as error:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise OutputError(f"Cannot save bundle '{path}': {error}") from None
+    with atomic_output(path) as temporary, open(temporary, "wb") as handle:
+        handle.write(struct.pack("<Q", len(header_bytes)))
+        handle.write(header_bytes)
+        handle.write(payload)
 
 
 def read_manifest(path: str) -> Dict:

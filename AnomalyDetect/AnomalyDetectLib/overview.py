@@ -23,7 +23,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import OutputError
+from .files import atomic_output
 
 #: Anchor colours of the heat map (matplotlib's "inferno" sampled at 0, 0.1, ..., 1).
 _HEAT_ANCHORS = np.array(
@@ -270,19 +270,9 @@ def write_png(rgb: np.ndarray, path) -> None:
         raise ValueError(f"write_png: expected an (H, W, 3) RGB array, got shape {array.shape}.")
     if array.dtype != np.uint8:
         array = np.clip(np.rint(np.nan_to_num(array.astype(np.float64))), 0, 255).astype(np.uint8)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise OutputError(f"Cannot write '{path}': output folder '{folder}' does not exist.")
-    temporary = os.path.join(folder, f".partial-{os.getpid()}-{os.path.basename(path)}.png")
-    try:
+    with atomic_output(path, suffix=".png") as temporary:  # SimpleITK errors are RuntimeErrors
         image = sitk.GetImageFromArray(np.ascontiguousarray(array), isVector=array.ndim == 3)
         writer = sitk.ImageFileWriter()
         writer.SetImageIO("PNGImageIO")
         writer.SetFileName(temporary)
         writer.Execute(image)
-        os.replace(temporary, path)
-    except (RuntimeError, OSError) as error:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        message = str(error).strip()
-        raise OutputError(f"Cannot write '{path}': {message.splitlines()[-1] if message else error}") from None
