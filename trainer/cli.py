@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--training", type=_json_dict, default={}, help="JSON overrides of loss weights / learning rate")
     fit.add_argument("--scoring", type=_json_dict, default={}, help='JSON overrides of scoring, e.g. \'{"map": "residual"}\'')
     fit.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    fit.add_argument("--context-slices", type=int, default=1, help="2.5D: slices per model input (odd; 1 = 2D)")
+    fit.add_argument("--context-spacing-mm", type=float, default=0.0, help="2.5D: distance between those slices along the slice normal (mm)")
     fit.add_argument("--quiet", action="store_true")
     fit.add_argument("--leave-one-out", action="store_true",
                      help="landmarks only: first train/test once per held-out volume; the pooled metrics go into the bundle")
@@ -116,6 +118,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 test_fraction=args.test_fraction, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                 resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
                 architecture=args.architecture, training=args.training, scoring=args.scoring, threads=args.threads, quiet=args.quiet,
+                context_slices=args.context_slices, context_spacing_mm=args.context_spacing_mm,
             ))
         elif args.command == "calibrate":
             _calibrate(args)

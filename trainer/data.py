@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from AnomalyDetectLib.context import SliceContext
 from AnomalyDetectLib.errors import AnomalyDetectError, VolumeError
 from AnomalyDetectLib.orientation import InPlaneOrientation
 from AnomalyDetectLib.preprocess import resize_slices
@@ -45,7 +46,8 @@ class Case:
 
 @dataclass
 class SliceSet:
-    """Counted slices of some cases, resized to the model input: ``images`` (n, S, S) in [0, 1]."""
+    """Counted slices of some cases, resized to the model input: ``images`` in [0, 1], ``(n, S, S)`` for 2D
+    models and ``(n, C, S, S)`` with a 2.5D context of C slices (:mod:`AnomalyDetectLib.context`)."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -189,8 +191,10 @@ def read_case(case: Case):
     return volume, mask, labels
 
 
-def load_slices(cases: Sequence[Case], normaliser, input_size: int, min_foreground_fraction: float, progress=None) -> SliceSet:
-    """Counted slices of ``cases``, normalised as the model will see them."""
+def load_slices(cases: Sequence[Case], normaliser, input_size: int, min_foreground_fraction: float, progress=None,
+                context: Optional[SliceContext] = None) -> SliceSet:
+    """Counted slices of ``cases``, normalised as the model will see them (with their neighbours when ``context`` has several slices)."""
+    context = context or SliceContext()
     images, labels, case_ids, slice_ids, levels = [], [], [], [], []
     for index, case in enumerate(cases):
         volume, _, slice_labels = read_case(case)
@@ -200,8 +204,10 @@ def load_slices(cases: Sequence[Case], normaliser, input_size: int, min_foregrou
         if not counted.any():
             continue
         chosen = np.flatnonzero(counted)
-        oriented = InPlaneOrientation.of(volume.ijk_to_ras).apply(volume.voxels[chosen])  # as detection will see them
-        images.append(resize_slices(scale.apply(oriented), input_size))
+        oriented = InPlaneOrientation.of(volume.ijk_to_ras).apply(volume.voxels)  # a view, as detection will see the slices
+        stacks = scale.apply(context.gather(oriented, chosen, volume.ijk_to_ras))
+        resized = resize_slices(stacks.reshape((-1,) + stacks.shape[2:]), input_size).reshape((len(chosen), context.channels, input_size, input_size))
+        images.append(resized[:, 0] if context.is_2d else resized)
         labels.append(slice_labels[chosen])
         case_ids.append(np.full(len(chosen), index))
         slice_ids.append(chosen)

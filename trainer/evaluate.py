@@ -41,7 +41,8 @@ def run_cases(detector: Detector, cases: Sequence[Case], foreground_raw: Optiona
         if foreground_raw is not None:
             region = volume.voxels > foreground_raw
         else:
-            region = detector.scoring_region(volume.voxels, detector.normaliser.fit(volume.voxels), (volume.spacing[1], volume.spacing[0]))
+            region = detector.scoring_region(volume.voxels, detector.normaliser.fit(volume.voxels), (volume.spacing[1], volume.spacing[0]),
+                                             result.rim_mm)
         counted = region.mean(axis=(1, 2)) >= detector.scoring["min_foreground_fraction"]
         results.append(CaseResult(case, labels, mask, region, counted, result))
         if progress:

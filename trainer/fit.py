@@ -35,6 +35,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 from AnomalyDetectLib.bundle import save_bundle
+from AnomalyDetectLib.context import SliceContext
 from AnomalyDetectLib.device import resolve_device
 from AnomalyDetectLib.errors import AnomalyDetectError
 from AnomalyDetectLib.models import get_method
@@ -68,6 +69,8 @@ class FitConfig:
     architecture: Dict = field(default_factory=dict)
     training: Dict = field(default_factory=dict)
     scoring: Dict = field(default_factory=dict)
+    context_slices: int = 1  # 2.5D context: slices per model input (odd); 1 = 2D
+    context_spacing_mm: float = 0.0  # distance between context slices along the slice normal
     slice_quantile: float = 0.95
     pixel_quantile: float = 0.99
     threads: Optional[int] = None
@@ -128,14 +131,17 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     scoring = {**DEFAULT_SCORING, "map": method.DEFAULT_MAP, **config.scoring}
     if scoring["map"] not in method.MAPS:
         raise AnomalyDetectError(f"Method {method.NAME} offers maps {method.MAPS}, not '{scoring['map']}'.")
+    slice_context = SliceContext(int(config.context_slices), float(config.context_spacing_mm))
     architecture = dict(method.DEFAULT_ARCHITECTURE, input_size=config.input_size, **config.architecture)
+    if not slice_context.is_2d:
+        architecture["channels"] = slice_context.channels
     training = dict(method.DEFAULT_TRAINING, **config.training)
 
     cases = discover_cases(config.data)
     train_cases, validation_cases, test_cases = split_by_patient(cases, config.validation_fraction, config.seed, config.test_fraction)
     started = time.perf_counter()
-    train_set = load_slices(train_cases, normaliser, config.input_size, scoring["min_foreground_fraction"])
-    validation_set = load_slices(validation_cases, normaliser, config.input_size, scoring["min_foreground_fraction"])
+    train_set = load_slices(train_cases, normaliser, config.input_size, scoring["min_foreground_fraction"], context=slice_context)
+    validation_set = load_slices(validation_cases, normaliser, config.input_size, scoring["min_foreground_fraction"], context=slice_context)
     train_normal = train_set.subset(train_set.labels == 0)
     validation_normal = validation_set.subset(validation_set.labels == 0)
     slices_per_rank = context.shard_size(len(train_normal.images))
@@ -156,9 +162,9 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     trainer = method.make_trainer(context.training_view(networks), training, device, total_steps=total_steps)
     context.guard_optimisers(trainer)
     abnormal_slices = _hand_over_abnormal_slices(method, training, trainer, train_set, log)
-    images = torch.from_numpy(train_normal.images)[:, None]
+    images = _as_batch(train_normal.images)
     # Each rank validates its share of the slices; the losses are averaged over all of them.
-    validation_images = torch.from_numpy(validation_normal.images[context.rank :: context.world_size])[:, None].to(device)
+    validation_images = _as_batch(validation_normal.images[context.rank :: context.world_size]).to(device)
 
     state = {"step": 0, "best_loss": float("inf"), "best_step": -1, "best_weights": None, "history": [], "training_seconds": 0.0}
     if config.resume:
@@ -186,6 +192,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
         "architecture": architecture,
         "input_size": config.input_size,
         "channels": architecture.get("channels", 1),
+        "context": slice_context.to_config(),
         "modality": config.modality.upper(),
         "normalisation": normaliser.to_config(),
         "scoring": scoring,
@@ -235,7 +242,7 @@ def _hand_over_abnormal_slices(method, training: Dict, trainer, train_set, log) 
     abnormal = train_set.images[train_set.labels == 1]
     if len(abnormal) == 0:
         raise AnomalyDetectError(f"{method.NAME} with these settings trains on abnormal slices, but the training patients have none.")
-    trainer.set_abnormal_pool(torch.from_numpy(abnormal)[:, None])
+    trainer.set_abnormal_pool(_as_batch(abnormal))
     log(f"{len(abnormal)} abnormal training slices (image-level labels only) handed to the trainer")
     return int(len(abnormal))
 
@@ -282,6 +289,12 @@ def _train(config: FitConfig, context: distributed.DistributedContext, networks,
             break
     progress.close()
     return out_of_time
+
+
+def _as_batch(images: np.ndarray) -> torch.Tensor:
+    """``(N, C, H, W)`` tensor from a SliceSet's images (``(N, H, W)`` for 2D models, already 4D with a context)."""
+    tensor = torch.from_numpy(images)
+    return tensor[:, None] if tensor.ndim == 3 else tensor
 
 
 def _synchronise(context: distributed.DistributedContext, networks) -> None:

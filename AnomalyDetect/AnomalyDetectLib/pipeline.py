@@ -22,15 +22,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .bundle import ModelBundle
+from .context import SliceContext
 from .device import resolve_device
 from .errors import AnomalyDetectError, BundleError, Cancelled
+from .intensity import IntensityWeighting, tissue_statistics
 from .orientation import InPlaneOrientation
-from .preprocess import interior_mask, normaliser_from_config, resize_slices, restore_slices
+from .preprocess import has_masked_background, interior_mask, normaliser_from_config, resize_slices, restore_slices
 from .roi import RegionOfInterest
 from .scoring import DEFAULT_SCORING, LevelCalibration, relative_levels, scored_slices, slice_scores
 from .volume import Volume, check_volume
@@ -58,6 +60,8 @@ class DetectionResult:
     warnings: List[str] = field(default_factory=list)
     skipped: Optional[np.ndarray] = None  # (slices,) bool: outside the region of interest, score 0
     roi: Optional[Dict] = None  # the region of interest used (RegionOfInterest.describe()), None = whole volume
+    rim_mm: float = 0.0  # outer rim removed from the scoring region (0 for a masked, e.g. skull-stripped, volume)
+    masked_background: bool = False  # the volume's background is one constant value (skull-stripped or masked)
 
     @property
     def flagged_slices(self) -> List[int]:
@@ -83,6 +87,8 @@ class DetectionResult:
             "scored_slices": int(self.scored.sum()),
             "skipped_slices": [] if self.skipped is None else [int(k) for k in np.flatnonzero(self.skipped)],
             "roi": self.roi,
+            "rim_mm": self.rim_mm,
+            "masked_background": self.masked_background,
             "slices": int(len(self.slice_scores)),
             "device": self.device,
             "timings_s": self.timings,
@@ -104,6 +110,11 @@ class Detector:
         self.scoring = dict(DEFAULT_SCORING, **manifest.get("scoring", {}))
         self.calibration = LevelCalibration.from_config(manifest.get("calibration")) if self.scoring["level_calibration"] else None
         self.input_size = int(manifest["input_size"])
+        self.context = SliceContext.from_config(manifest.get("context"))
+        if self.context.channels != int(manifest.get("channels", 1)):
+            raise BundleError(f"The model takes {manifest.get('channels', 1)} input channel(s) but its context has {self.context.slices} slices; "
+                              "the bundle is inconsistent.")
+        self.intensity_weighting = IntensityWeighting.from_config(self.scoring.get("intensity_weighting"))
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle, device: str = "auto") -> Detector:
@@ -147,6 +158,14 @@ class Detector:
             foreground_fraction[start : start + 64] = self.normaliser.foreground(raw, scale).mean(axis=(1, 2))
         scored = scored_slices(foreground_fraction, self.scoring["min_foreground_fraction"])
         levels = relative_levels(scored)
+        sample = _evenly_spaced(np.flatnonzero(scored), SAMPLE_SLICES)
+        masked, rim_mm = self.rim_for(voxels[sample], scale)
+        if masked and rim_mm == 0.0 and float(self.scoring["interior_erosion_mm"]) > 0:
+            logger.info("'%s' has a masked (e.g. skull-stripped) background: no outer rim removed from the scoring region.", volume.name)
+        tissue = (0.5, 1.0)
+        if self.intensity_weighting is not None and len(sample):
+            regions = self.scoring_region(voxels[sample], scale, spacing_rc, rim_mm)
+            tissue = tissue_statistics(scale.apply(voxels[sample])[regions])
         inside = np.ones(slices, dtype=bool) if roi is None else roi.slice_mask(volume)
         if not inside.any():
             raise AnomalyDetectError(f"The region of interest ({roi.source}: {roi.describe()['lower_ras_mm']} to "
@@ -164,16 +183,22 @@ class Detector:
             if not inside[start : start + batch_size].any():
                 continue
             raw = voxels[start : start + batch_size]
-            normalised = scale.apply(raw)
-            region = self.scoring_region(raw, scale, spacing_rc)
+            indices = np.arange(start, start + len(raw))
+            normalised = scale.apply(self.context.gather(voxels, indices, volume.ijk_to_ras))  # (n, channels, rows, cols)
+            region = self.scoring_region(raw, scale, spacing_rc, rim_mm)
             if roi is not None and not roi.open_in_plane:
                 region &= orientation.apply(roi.pixel_masks(volume, range(start, start + len(raw))))
-            model_input = resize_slices(normalised, self.input_size)
+            channels = normalised.shape[1]
+            model_input = resize_slices(normalised.reshape((-1, rows, columns)), self.input_size)
+            model_input = model_input.reshape((len(raw), channels, self.input_size, self.input_size))
             with torch.no_grad():
-                tensor = torch.from_numpy(model_input)[:, None].to(self.device)
+                tensor = torch.from_numpy(model_input).to(self.device)
                 maps, image_scores = self.method.analyse(self.networks, tensor, map_kind)
                 maps = maps[:, 0].float().cpu().numpy()
-            full_maps = restore_slices(maps, (rows, columns)) * region
+            full_maps = restore_slices(maps, (rows, columns))
+            if self.intensity_weighting is not None:
+                full_maps = self.intensity_weighting.apply(full_maps, normalised[:, channels // 2], *tissue)
+            full_maps *= region
             full_maps[~inside[start : start + len(raw)]] = 0.0  # slices outside the region of interest
             if self.scoring["slice_score"] == "image" and image_scores is not None:
                 batch_scores = image_scores.double().cpu().numpy()
@@ -197,13 +222,29 @@ class Detector:
         timings = {"prepare": prepared - started, "inference": finished - prepared, "total": finished - started}
         return DetectionResult(
             anomaly_map, calibrated, raw_scores, scored, levels, flagged, volume_score, slice_threshold, map_threshold,
-            str(self.device), timings, warnings, ~inside, None if roi is None else roi.describe(),
+            str(self.device), timings, warnings, ~inside, None if roi is None else roi.describe(), rim_mm, masked,
         )
 
-    def scoring_region(self, raw: np.ndarray, scale, spacing_rc) -> np.ndarray:
-        """Where maps count, for raw slices ``(n, rows, cols)`` of pixel size ``spacing_rc`` (mm): filled foreground less the outer rim."""
+    def rim_for(self, raw_sample: np.ndarray, scale) -> Tuple[bool, float]:
+        """``(masked background?, rim in mm)`` for a volume, from a sample of its scored slices ``(n, rows, cols)``.
+
+        The configured ``interior_erosion_mm`` removes scalp and skull; a masked (e.g. skull-stripped)
+        volume has neither, so its rim is 0 unless the manifest's ``rim_on_masked_background`` says otherwise.
+        """
+        erosion = float(self.scoring["interior_erosion_mm"])
+        if erosion <= 0 or len(raw_sample) == 0:
+            return False, erosion
+        masked = has_masked_background(raw_sample, self.normaliser.foreground(raw_sample, scale))
+        return masked, (erosion if not masked or self.scoring.get("rim_on_masked_background") else 0.0)
+
+    def scoring_region(self, raw: np.ndarray, scale, spacing_rc, rim_mm: Optional[float] = None) -> np.ndarray:
+        """Where maps count, for raw slices ``(n, rows, cols)`` of pixel size ``spacing_rc`` (mm): filled foreground less the outer rim.
+
+        ``rim_mm``: the rim to remove (:meth:`rim_for` decides it per volume); None = the manifest's ``interior_erosion_mm``.
+        """
         foreground = self.normaliser.foreground(raw, scale)
-        return interior_mask(foreground, spacing_rc, float(self.scoring["interior_erosion_mm"]))
+        rim = float(self.scoring["interior_erosion_mm"]) if rim_mm is None else float(rim_mm)
+        return interior_mask(foreground, spacing_rc, rim)
 
     def _modality_warnings(self, volume: Volume) -> List[str]:
         expected = str(self.manifest.get("modality", "")).upper()
@@ -213,6 +254,16 @@ class Detector:
             logger.warning(message)
             return [message]
         return []
+
+
+SAMPLE_SLICES = 24  # slices sampled per volume for its masked-background test and tissue statistics
+
+
+def _evenly_spaced(indices: np.ndarray, count: int) -> np.ndarray:
+    """At most ``count`` of ``indices``, evenly spread (all of them when there are fewer)."""
+    if len(indices) <= count:
+        return indices
+    return indices[np.linspace(0, len(indices) - 1, count).round().astype(int)]
 
 
 def detect(

@@ -158,3 +158,28 @@ def interior_mask(foreground: np.ndarray, spacing_rc_mm: Tuple[float, float], er
             filled = distance > erosion_mm
         interior[index] = filled
     return interior
+
+
+def has_masked_background(raw: np.ndarray, foreground: np.ndarray, max_varying_fraction: float = 0.02) -> bool:
+    """True when everything outside the (filled, slightly dilated) foreground is one exact value.
+
+    A scanner image has noise in the air around the patient; a volume whose background is a
+    single constant has been masked, nearly always by brain extraction (skull stripping) or a
+    similar crop to the organ. There the foreground's edge is the organ's surface, not scalp
+    and skull, so no outer rim should be removed from the scoring region. ``raw`` and
+    ``foreground`` are ``(n, rows, cols)`` slices of one volume (a sample of its slices is
+    enough). False when no background pixel is seen.
+    """
+    from scipy import ndimage
+
+    outside_values = []
+    for raw_slice, mask in zip(raw, foreground):
+        filled = ndimage.binary_fill_holes(mask)
+        outside = ~ndimage.binary_dilation(filled, iterations=3)
+        if outside.any():
+            outside_values.append(raw_slice[outside])
+    if not outside_values:
+        return False
+    values = np.concatenate(outside_values)
+    constant = values.min()
+    return bool((values != constant).mean() < max_varying_fraction)

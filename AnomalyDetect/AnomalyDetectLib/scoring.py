@@ -3,7 +3,10 @@
 Slice score: the mean of the top ``top_fraction`` of map values over the slice's
 scoring region (a robust maximum): the foreground with holes filled, less an outer rim
 of ``interior_erosion_mm`` (e.g. scalp and skull, which reconstruct poorly everywhere and
-would otherwise dominate every slice's score). The anomaly map is zero outside that region. Slices whose foreground covers less than
+would otherwise dominate every slice's score). The rim is not removed from a volume whose
+background is one constant value (skull-stripped or otherwise masked: its edge is the organ
+itself; :func:`AnomalyDetectLib.preprocess.has_masked_background`) unless
+``rim_on_masked_background`` is True. The anomaly map is zero outside that region. Slices whose foreground covers less than
 ``min_foreground_fraction`` of the slice are not scored (score 0, ``scored`` False):
 they hold too little tissue for a meaningful score.
 
@@ -28,6 +31,8 @@ DEFAULT_SCORING = {
     "min_foreground_fraction": 0.10,
     "level_calibration": True,
     "interior_erosion_mm": 0.0,
+    "rim_on_masked_background": False,
+    "intensity_weighting": None,
     "slice_score": "map",
 }
 

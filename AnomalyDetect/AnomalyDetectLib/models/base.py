@@ -37,26 +37,33 @@ from ..gms import mgmsd_map
 RECONSTRUCTION_MAPS = ("residual", "residual_brighter", "residual_darker", "mgmsd", "mgmsd_brighter")
 
 
-def reconstruction_map(images: torch.Tensor, reconstructions: torch.Tensor, map_kind: str) -> torch.Tensor:
-    """Per-pixel anomaly map between images and their reconstructions (channel mean).
+def centre_channel(images: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)``: the middle channel, i.e. the analysed slice of a 2.5D context stack (the only channel of a 2D input)."""
+    middle = images.shape[1] // 2
+    return images[:, middle : middle + 1]
 
-    ``residual`` |x − x̂|; ``residual_brighter`` / ``residual_darker`` keep one sign of
-    x − x̂; ``mgmsd`` the multi-scale GMS deviation (:mod:`AnomalyDetectLib.gms`);
-    ``mgmsd_brighter`` the mGMSD where x > x̂, for hyperintense lesions such as gliomas
-    in FLAIR, whose reconstruction-free edges and darker structures then stay quiet.
+
+def reconstruction_map(images: torch.Tensor, reconstructions: torch.Tensor, map_kind: str) -> torch.Tensor:
+    """Per-pixel anomaly map ``(B, 1, H, W)`` between images and their reconstructions, on the centre channel.
+
+    With a 2.5D context (:mod:`AnomalyDetectLib.context`) the channels are the slice and its
+    neighbours; the map describes the slice itself, the middle channel. ``residual`` |x − x̂|;
+    ``residual_brighter`` / ``residual_darker`` keep one sign of x − x̂; ``mgmsd`` the
+    multi-scale GMS deviation (:mod:`AnomalyDetectLib.gms`); ``mgmsd_brighter`` the mGMSD
+    where x > x̂, for hyperintense lesions such as gliomas in FLAIR, whose
+    reconstruction-free edges and darker structures then stay quiet.
     """
+    images, reconstructions = centre_channel(images), centre_channel(reconstructions)
     if map_kind == "residual":
-        return (images - reconstructions).abs().mean(dim=1, keepdim=True)
+        return (images - reconstructions).abs()
     if map_kind == "residual_brighter":  # hyperintense lesions (FLAIR, T2): only where the input is brighter
-        return (images - reconstructions).clamp(min=0).mean(dim=1, keepdim=True)
+        return (images - reconstructions).clamp(min=0)
     if map_kind == "residual_darker":  # hypointense lesions (e.g. hypodense CT lesions)
-        return (reconstructions - images).clamp(min=0).mean(dim=1, keepdim=True)
+        return (reconstructions - images).clamp(min=0)
     if map_kind == "mgmsd":
-        maps = [mgmsd_map(images[:, c : c + 1], reconstructions[:, c : c + 1]) for c in range(images.shape[1])]
-        return torch.stack(maps, 0).mean(0)
+        return mgmsd_map(images, reconstructions)
     if map_kind == "mgmsd_brighter":  # structural deviation only where the input is brighter than its normal version
-        maps = reconstruction_map(images, reconstructions, "mgmsd")
-        return maps * (images.mean(dim=1, keepdim=True) > reconstructions.mean(dim=1, keepdim=True))
+        return mgmsd_map(images, reconstructions) * (images > reconstructions)
     raise ValueError(f"Unknown map kind '{map_kind}'; expected one of {RECONSTRUCTION_MAPS}.")
 
 
