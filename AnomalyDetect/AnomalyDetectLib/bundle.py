@@ -85,6 +85,13 @@ class ModelBundle:
 
         return get_method(self.manifest["method"])
 
+    def onnx_graph(self):
+        """The serialised ONNX graph ``python -m trainer export`` stored in the bundle (bytes), or None."""
+        from .backends import ONNX_TENSOR
+
+        graph = self.tensors.get(ONNX_TENSOR)
+        return None if graph is None else np.ascontiguousarray(graph, dtype=np.uint8).tobytes()
+
     def build_networks(self, device="cpu"):
         """The method's torch networks with these weights, in eval mode, on ``device``."""
         import torch
@@ -95,7 +102,7 @@ class ModelBundle:
         except (TypeError, ValueError, KeyError) as error:
             raise BundleError(f"'{self.path}': architecture {self.manifest['architecture']} is invalid for {method.NAME}: {error}") from None
         state = {name: torch.from_numpy(np.array(array, dtype=np.float32 if array.dtype == np.float16 else array.dtype))
-                 for name, array in self.tensors.items()}
+                 for name, array in self.tensors.items() if not name.startswith("onnx/")}  # the exported graph is no weight
         try:
             networks.load_state_dict(state, strict=True)
         except RuntimeError as error:
