@@ -282,3 +282,15 @@ def test_torch_runner_follows_networks_that_are_still_training(trained):
         for parameter in networks.parameters():
             parameter.add_(0.05)
     assert not np.allclose(runner(images)[0], before)
+
+
+def test_recalibrating_with_another_map_exports_the_graph_again(exported, phantom_dataset, tmp_path):
+    from trainer.cli import main
+
+    out = str(tmp_path / "recalibrated.safetensors")
+    assert main(["calibrate", "--model", exported[("acae", "residual_darker")], "--data", phantom_dataset, "--out", out,
+                 "--scoring", '{"map": "residual"}', "--device", "cpu"]) == 0
+    bundle = load_bundle(out)
+    assert bundle.manifest["onnx"]["map"] == bundle.manifest["scoring"]["map"] == "residual"
+    volume, _ = make_head_phantom(seed=73, shape=(8, 40, 40), lesion=True)
+    _agree(detect(volume, bundle, device="cpu", backend="torch"), detect(volume, bundle, device="cpu", backend="onnx"))

@@ -12,6 +12,11 @@ architecture hyper-parameters, input size and channels, modality and normalisati
 thresholds and score calibration fitted on normal validation data, a summary of the
 training data, validation metrics, and a SHA-256 of the tensor bytes.
 
+A bundle may also hold the ONNX graph of its detection forward pass (the uint8 tensor
+``onnx/forward``, described by ``manifest["onnx"]``; written by ``python -m trainer
+export``), which :mod:`AnomalyDetectLib.backends` runs with onnxruntime when torch is
+absent. The checksum covers it with the weights.
+
 Example::
 
     from AnomalyDetectLib.bundle import load_bundle, default_bundle_path
