@@ -52,10 +52,11 @@ def export_bundle(model: str, out: Optional[str] = None, log: Callable[[str], No
     module = runner.module.eval()
     size, channels = int(manifest["input_size"]), int(manifest.get("channels", 1))
     example = torch.rand(2, channels, size, size, generator=torch.Generator().manual_seed(0))
-    graph = _export(module, example, runner.output_names)
-    differences = _compare(graph, runner, channels, size)
+    output_names = runner.output_names
+    graph = _export(module, example, output_names)
+    differences = _compare(graph, runner, output_names, channels, size)
     entry = {
-        "opset": OPSET, "input": ONNX_INPUT, "input_shape": ["batch", channels, size, size], "outputs": runner.output_names,
+        "opset": OPSET, "input": ONNX_INPUT, "input_shape": ["batch", channels, size, size], "outputs": output_names,
         "exported_with": {"torch": torch.__version__.split("+")[0], "onnx": _onnx_version()},
         "max_relative_difference": max(differences.values()),
     }
@@ -66,7 +67,7 @@ def export_bundle(model: str, out: Optional[str] = None, log: Callable[[str], No
     tensors = {name: array for name, array in bundle.tensors.items() if not name.startswith("onnx/")}
     tensors[ONNX_TENSOR] = np.frombuffer(graph, dtype=np.uint8)
     save_bundle(out or model, dict(manifest, **{ONNX_MANIFEST_KEY: entry}), tensors)
-    log(f"{out or model}: ONNX graph of {len(graph) / 1e6:.2f} MB added ({', '.join(runner.output_names)}; "
+    log(f"{out or model}: ONNX graph of {len(graph) / 1e6:.2f} MB added ({', '.join(output_names)}; "
         f"largest torch/onnxruntime difference {entry['max_relative_difference']:.1e} of the outputs' range)")
     return entry
 
@@ -86,7 +87,7 @@ def _export(module: torch.nn.Module, example: torch.Tensor, output_names) -> byt
     return buffer.getvalue()
 
 
-def _compare(graph: bytes, runner, channels: int, size: int) -> Dict[str, float]:
+def _compare(graph: bytes, runner, output_names, channels: int, size: int) -> Dict[str, float]:
     """Largest |torch − onnxruntime| per output, relative to the torch output's range, on random batches of 3 and 1."""
     try:
         import onnxruntime
@@ -96,12 +97,12 @@ def _compare(graph: bytes, runner, channels: int, size: int) -> Dict[str, float]
     options.intra_op_num_threads = 1  # a check on small batches: one thread leaves the machine to others
     session = onnxruntime.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
     generator = np.random.default_rng(1)
-    worst = dict.fromkeys(runner.output_names, 0.0)
+    worst = dict.fromkeys(output_names, 0.0)
     for batch in (3, 1):
         images = generator.random((batch, channels, size, size), dtype=np.float32)
         expected = runner(images)
         found = session.run(None, {ONNX_INPUT: images})
-        for name, want, got in zip(runner.output_names, expected, found):
+        for name, want, got in zip(output_names, expected, found):
             if want.shape != got.shape:
                 raise BundleError(f"ONNX export failed: output '{name}' has shape {got.shape}, torch gives {want.shape}.")
             spread = float(want.max() - want.min()) or 1.0

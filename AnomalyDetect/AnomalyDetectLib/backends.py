@@ -158,7 +158,10 @@ class TorchRunner:
     def __init__(self, module, device: str):
         self.module = module
         self.device = str(device)
-        self.output_names = list(module.output_names)
+
+    @property
+    def output_names(self) -> List[str]:
+        return list(self.module.output_names)
 
     def __call__(self, inputs: np.ndarray) -> List[np.ndarray]:
         import torch

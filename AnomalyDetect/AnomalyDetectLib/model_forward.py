@@ -21,8 +21,8 @@ from torch import nn
 class AnalyseForward(nn.Module):
     """``method.analyse(networks, images, map_kind)`` with the map's channel axis dropped.
 
-    ``with_scores`` says whether the method returns image scores (checked once on a probe
-    batch): the module then returns ``(maps, scores)``, otherwise ``(maps,)``.
+    Returns ``(maps, scores)`` for methods with image scores, else ``(maps,)``.
+    ``output_names`` (for export) finds out which, with one probe batch.
     """
 
     def __init__(self, method, networks: nn.ModuleDict, map_kind: str, channels: int, input_size: int):
@@ -30,20 +30,20 @@ class AnalyseForward(nn.Module):
         self.method = method
         self.networks = networks
         self.map_kind = map_kind
+        self.input_shape = (channels, input_size, input_size)
         if map_kind not in method.MAPS:
             raise ValueError(f"{method.NAME} has no map '{map_kind}'; it offers {', '.join(method.MAPS)}.")
-        probe = torch.zeros(1, channels, input_size, input_size, device=next(networks.parameters()).device)
-        with torch.no_grad():
-            self.with_scores = method.analyse(networks, probe, map_kind)[1] is not None
 
     def forward(self, images: torch.Tensor):
         maps, scores = self.method.analyse(self.networks, images, self.map_kind)
         maps = maps[:, 0].float()
-        return (maps, scores.float()) if self.with_scores else (maps,)
+        return (maps,) if scores is None else (maps, scores.float())
 
     @property
     def output_names(self):
-        return ["map", "image_score"] if self.with_scores else ["map"]
+        probe = torch.zeros(1, *self.input_shape, device=next(self.networks.parameters()).device)
+        with torch.no_grad():
+            return ["map", "image_score"][: len(self(probe))]
 
 
 class ClassifierForward(nn.Module):
