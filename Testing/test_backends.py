@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from AnomalyDetectLib.backends import ONNX_TENSOR, OnnxRunner, check_self_contained, open_runner, torch_runner
-from AnomalyDetectLib.bundle import default_bundle_path, load_bundle, save_bundle
+from AnomalyDetectLib.bundle import default_bundle_path, load_bundle, model_card, save_bundle
 from AnomalyDetectLib.errors import AnomalyDetectError, BundleError
 from AnomalyDetectLib.landmark_detection import LandmarkDetector
 from AnomalyDetectLib.models import get_method
@@ -294,3 +294,10 @@ def test_recalibrating_with_another_map_exports_the_graph_again(exported, phanto
     assert bundle.manifest["onnx"]["map"] == bundle.manifest["scoring"]["map"] == "residual"
     volume, _ = make_head_phantom(seed=73, shape=(8, 40, 40), lesion=True)
     _agree(detect(volume, bundle, device="cpu", backend="torch"), detect(volume, bundle, device="cpu", backend="onnx"))
+
+
+def test_the_model_card_says_which_engines_can_run_the_model(trained, exported, plumbing_landmark_bundle_path):
+    assert model_card(load_bundle(default_bundle_path()).manifest)[-1] == "Runs on: PyTorch or onnxruntime (ONNX graph inside)"
+    assert model_card(load_bundle(exported[("fanogan", "residual")]).manifest)[-1].endswith("onnxruntime (ONNX graph inside)")
+    assert model_card(load_bundle(trained["fanogan"]).manifest)[-1] == "Runs on: PyTorch (no ONNX graph; python -m trainer export adds one)"
+    assert model_card(load_bundle(plumbing_landmark_bundle_path).manifest)[-1].startswith("Runs on: PyTorch (no ONNX graph")

@@ -243,7 +243,7 @@ def model_card(manifest: Dict) -> List[str]:
         classes = list(manifest.get("architecture", {}).get("classes", []))
         shown = ", ".join(classes[:8]) + (", …" if len(classes) > 8 else "")
         lines.append(f"Landmark detector: {len(classes)} landmarks ({shown})")
-        return lines
+        return lines + [_engine_line(manifest)]
     training = manifest.get("training") or {}
     if training:
         lines.append(f"Trained: {training.get('epochs', '?')} epochs on {os.path.basename(str(training.get('data', '?')).rstrip('/'))}")
@@ -260,4 +260,14 @@ def model_card(manifest: Dict) -> List[str]:
         lines.append(f"Calibrated thresholds: slice {thresholds['slice']:.4g}, map {thresholds.get('pixel', float('nan')):.4g} "
                      f"(quantiles {thresholds.get('slice_quantile_of_normal_validation', '?')} / "
                      f"{thresholds.get('pixel_quantile_of_normal_validation', '?')} of normal validation data)")
-    return lines
+    return lines + [_engine_line(manifest)]
+
+
+def _engine_line(manifest: Dict) -> str:
+    """Whether the model can run without PyTorch (it then needs only onnxruntime), for people choosing what to install."""
+    graph = manifest.get("onnx")
+    if not isinstance(graph, dict):
+        return "Runs on: PyTorch (no ONNX graph; python -m trainer export adds one)"
+    if (graph.get("method_traits") or {}).get("latent_search"):
+        return "Runs on: PyTorch (latent search)"
+    return "Runs on: PyTorch or onnxruntime (ONNX graph inside)"
