@@ -207,7 +207,7 @@ def test_missing_packages_raise_where_nobody_can_answer(deps, monkeypatch, situa
     else:
         monkeypatch.delattr(slicer, "app")  # PythonSlicer: no slicer.app
     with pytest.raises(module.MissingDependenciesError) as raised:
-        module.ensureDependencies()
+        module.ensureDependencies(backend="torch")
     assert raised.value.requirements == ["torch>=2.0", "scipy>=1.7"] and "torch>=2.0, scipy>=1.7" in str(raised.value)
     assert state.asked == state.pip == state.ensure == []
 
@@ -215,7 +215,7 @@ def test_missing_packages_raise_where_nobody_can_answer(deps, monkeypatch, situa
 def test_declined_installs_nothing(deps):
     _slicer, module, state = deps
     state.missing, state.answer = {"torch", "SimpleITK"}, False
-    assert module.ensureDependencies() is False
+    assert module.ensureDependencies(backend="torch") is False
     assert len(state.asked) == 1 and "torch>=2.0" in state.asked[0] and "SimpleITK>=2.2" in state.asked[0]
     assert state.pip == state.ensure == state.torch == []
 
@@ -224,7 +224,7 @@ def test_accepted_on_slicer_before_5_11_uses_util_pip_install(deps, monkeypatch)
     _slicer, module, state = deps
     monkeypatch.setitem(sys.modules, "slicer.packaging", None)  # Slicer 5.8 / 5.10: no slicer.packaging
     state.missing = {"torch", "numpy", "SimpleITK", "scipy"}
-    assert module.ensureDependencies() is True
+    assert module.ensureDependencies(backend="torch") is True
     assert len(state.asked) == 1 and state.pip == ["torch>=2.0", "numpy>=1.21 SimpleITK>=2.2 scipy>=1.7"]
     assert state.ensure == state.errors == []
 
@@ -233,14 +233,14 @@ def test_accepted_uses_pytorch_extension_and_slicer_packaging(deps, monkeypatch)
     _slicer, module, state = deps
     monkeypatch.setitem(sys.modules, "PyTorchUtils", _fake_pytorchutils(state))
     state.missing = {"torch", "scipy"}
-    assert module.ensureDependencies() is True
+    assert module.ensureDependencies(backend="torch") is True
     assert "PyTorch extension" in state.asked[0]
     assert state.torch == [{"askConfirmation": False, "torchVersionRequirement": ">=2.0"}]  # asked once, above
     assert state.ensure == [(["scipy>=1.7"], {"prompt_install": False, "requester": "AnomalyDetect"})]
     assert state.pip == state.errors == []
     monkeypatch.setitem(sys.modules, "PyTorchUtils", _fake_pytorchutils(state, succeed=False))  # installTorch -> None: stop
     state.missing, state.torch, state.ensure = {"torch", "numpy"}, [], []
-    assert module.ensureDependencies() is False
+    assert module.ensureDependencies(backend="torch") is False
     assert len(state.torch) == 1 and state.ensure == state.pip == []
 
 
@@ -259,10 +259,41 @@ def test_failed_or_incomplete_installation_reports_an_error(deps, monkeypatch):
     assert "numpy>=1.21" in state.errors[-1] and "Restart Slicer" in state.errors[-1]
 
 
+def test_without_torch_an_exported_model_needs_only_onnxruntime(deps, tmp_path):
+    _slicer, module, state = deps
+    state.missing = {"torch", "onnxruntime", "scipy"}
+    assert module.requiredPackages() == ["onnxruntime", "numpy", "SimpleITK", "scipy"]  # the bundled model has its ONNX graph
+    assert module.ensureDependencies() is True
+    assert len(state.asked) == 1 and "torch" not in state.asked[0] and "tens of MB" in state.asked[0]
+    assert state.ensure == [(["onnxruntime>=1.16", "scipy>=1.7"], {"prompt_install": False, "requester": "AnomalyDetect"})]
+    assert state.torch == state.pip == [] and state.missing == {"torch"}
+
+
+def test_torch_is_asked_for_when_chosen_installed_or_needed_by_a_model(deps, tmp_path):
+    from AnomalyDetectLib.bundle import default_bundle_path, load_bundle, save_bundle
+
+    _slicer, module, state = deps
+    bundled = load_bundle(default_bundle_path())
+    without_graph = str(tmp_path / "no_graph.safetensors")
+    save_bundle(without_graph, {k: v for k, v in bundled.manifest.items() if k != "onnx"},
+                {k: v for k, v in bundled.tensors.items() if not k.startswith("onnx/")})
+    latent_search = str(tmp_path / "latent.safetensors")
+    traits = dict(bundled.manifest["onnx"]["method_traits"], latent_search=True)
+    save_bundle(latent_search, dict(bundled.manifest, onnx=dict(bundled.manifest["onnx"], method_traits=traits)), dict(bundled.tensors))
+    state.missing = {"torch"}
+    assert "torch" in module.requiredPackages([None, without_graph]) and "onnxruntime" not in module.requiredPackages([without_graph])
+    assert "torch" in module.requiredPackages([latent_search])
+    assert "torch" in module.requiredPackages(backend="torch") and "torch" not in module.requiredPackages(backend="onnx")
+    assert module.missingRequirements([None]) == [] and module.missingRequirements([without_graph]) == ["torch>=2.0"]
+    state.missing = set()  # torch installed: "auto" runs on it, so onnxruntime is not needed
+    assert "torch" in module.requiredPackages() and "onnxruntime" not in module.requiredPackages()
+
+
 def _pyproject_dependencies():
+    """{distribution: requirement} of [project] dependencies and of the "onnx" extra (onnxruntime: detection without torch)."""
     text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    block = re.search(r"^dependencies = \[(.*?)\]", text, re.S | re.M).group(1)
-    return {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower(): d for d in re.findall(r'"([^"]+)"', block)}
+    blocks = [re.search(r"^dependencies = \[(.*?)\]", text, re.S | re.M).group(1), re.search(r"^onnx = \[(.*?)\]", text, re.M).group(1)]
+    return {re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower(): d for block in blocks for d in re.findall(r'"([^"]+)"', block)}
 
 
 def test_required_packages_are_what_the_core_imports():
@@ -293,7 +324,7 @@ def test_dependencies_file_imports_only_stdlib_at_file_scope():
     top |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
     assert top <= {"importlib", "logging"}
     ensure = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "ensureDependencies")
-    assert not ensure.args.args and not ensure.args.kwonlyargs  # signature fixed: ensureDependencies() -> bool
+    assert len(ensure.args.defaults) == len(ensure.args.args) and not ensure.args.kwonlyargs  # ensureDependencies() -> bool still works
 
 
 def test_standin_packaging_mirrors_slicer(deps):

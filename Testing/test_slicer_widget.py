@@ -152,7 +152,8 @@ def test_parameter_node_is_stored_as_slicer_stores_it(slicer_module, scene):
 def test_gui_and_parameter_node_stay_in_step(slicer_module, widget):
     slicer, module = slicer_module
     ui, p = widget.ui, widget._parameterNode
-    assert [ui.deviceComboBox.itemText(i) for i in range(ui.deviceComboBox.count)] == ["auto", "cpu", "cuda"]
+    assert [ui.deviceComboBox.itemText(i) for i in range(ui.deviceComboBox.count)] == ["auto", "cpu", "cuda", "onnxruntime cpu",
+                                                                                       "onnxruntime cuda"]
     assert (ui.roiMarginSpinBox.minimum, ui.roiMarginSpinBox.maximum, ui.roiMarginSpinBox.value) == (0.0, 200.0, 10.0)
 
     # GUI -> parameter node
@@ -275,6 +276,24 @@ def test_cancel_during_a_run_adds_nothing(slicer_module, widget, tiny_bundle_pat
     assert "Cancelled" in ui.resultLabel.text and ui.flaggedSlicesListWidget.count == 0
     assert ui.applyButton.enabled and not ui.cancelButton.enabled
     assert slicer.util._displayedMessages == []
+
+
+def test_the_onnxruntime_choice_runs_the_bundled_model_on_onnxruntime(slicer_module, widget, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    slicer, module = slicer_module
+    ui = widget.ui
+    ui.inputSelector.setCurrentNode(_input_node(slicer, module))
+    ui.modelPathLineEdit.currentPath = ""  # the bundled model, which carries its ONNX graph
+    ui.deviceComboBox.currentText = "onnxruntime cpu"
+    runs, process = [], widget.logic.process
+    monkeypatch.setattr(widget.logic, "process", lambda *args, **kwargs: runs.append((kwargs, process(*args, **kwargs))) or runs[-1][1])
+
+    ui.applyButton.click()
+
+    assert slicer.util._displayedMessages == [] and len(runs) == 1
+    arguments, outputs = runs[0]
+    assert (arguments["device"], arguments["backend"]) == ("cpu", "onnx") and outputs.result.device == "cpu (onnxruntime)"
+    assert ui.progressBar.value == 100
 
 
 def test_bad_model_shows_an_error_and_raises_in_testing_mode(slicer_module, widget, tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ tumour labels of the validation patients enter only the reported metrics.
 
 from __future__ import annotations
 
+import sys
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
@@ -72,5 +73,19 @@ def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: 
     for key in ("weights_sha256", "format_version"):
         manifest.pop(key, None)
     half = any(array.dtype == np.float16 for array in bundle.tensors.values())
-    save_bundle(out, manifest, dict(bundle.tensors), half_precision=half)
+    tensors = dict(bundle.tensors)
+    graph = manifest.get("onnx")
+    stale = isinstance(graph, dict) and graph.get("map") != manifest["scoring"]["map"]
+    if stale:  # the stored ONNX graph computes the old map: drop it, then export the new one
+        manifest.pop("onnx")
+        tensors = {name: array for name, array in tensors.items() if not name.startswith("onnx/")}
+    save_bundle(out, manifest, tensors, half_precision=half)
+    if stale:
+        from .export import export_bundle
+
+        try:
+            export_bundle(out, log=lambda message: None)
+            manifest = load_bundle(out).manifest
+        except AnomalyDetectError as error:
+            print(f"warning: '{out}' has no ONNX graph now (its map changed) and could not be exported again: {error}", file=sys.stderr)
     return manifest

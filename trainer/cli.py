@@ -1,4 +1,4 @@
-"""Command line of the trainer: ``fit``, ``calibrate``, ``evaluate`` and ``benchmark``.
+"""Command line of the trainer: ``fit``, ``calibrate``, ``evaluate``, ``benchmark`` and ``export``.
 
     python -m trainer fit --method skipganomaly --data DIR --out model.safetensors
     torchrun --nproc_per_node 4 -m trainer fit ...          # the same, data-parallel (trainer/distributed.py)
@@ -6,6 +6,7 @@
     python -m trainer fit --method landmarks --data DIR --out landmarks.safetensors --modality CT [--leave-one-out]
     python -m trainer evaluate --model landmarks.safetensors --data DIR          # localisation error, identification rates
     python -m trainer benchmark --methods skipganomaly,ganomaly --data DIR --budget-minutes 20 --out-json F --out-markdown F
+    python -m trainer export --model model.safetensors      # adds the ONNX graph (detection without torch)
 """
 
 from __future__ import annotations
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--threads", type=int, default=None)
     benchmark.add_argument("--work-dir", default=None, help="where the bundles go (default: beside --out-json)")
     benchmark.add_argument("--quiet", action="store_true")
+
+    export = commands.add_parser("export", help="add the ONNX graph of detection's forward pass to a bundle (runs with onnxruntime, no torch)")
+    export.add_argument("--model", required=True, help="bundle of a one-pass method or the landmark classifier")
+    export.add_argument("--out", default=None, help="bundle file to write (default: --model itself, replaced atomically)")
     return parser
 
 
@@ -124,6 +129,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             _calibrate(args)
         elif args.command == "benchmark":
             return _benchmark(args, argv)
+        elif args.command == "export":
+            from .export import export_bundle
+
+            export_bundle(args.model, args.out)
         else:
             _evaluate(args)
     except AnomalyDetectError as error:

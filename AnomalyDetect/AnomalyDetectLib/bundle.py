@@ -12,6 +12,11 @@ architecture hyper-parameters, input size and channels, modality and normalisati
 thresholds and score calibration fitted on normal validation data, a summary of the
 training data, validation metrics, and a SHA-256 of the tensor bytes.
 
+A bundle may also hold the ONNX graph of its detection forward pass (the uint8 tensor
+``onnx/forward``, described by ``manifest["onnx"]``; written by ``python -m trainer
+export``), which :mod:`AnomalyDetectLib.backends` runs with onnxruntime when torch is
+absent. The checksum covers it with the weights.
+
 Example::
 
     from AnomalyDetectLib.bundle import load_bundle, default_bundle_path
@@ -85,6 +90,13 @@ class ModelBundle:
 
         return get_method(self.manifest["method"])
 
+    def onnx_graph(self):
+        """The serialised ONNX graph ``python -m trainer export`` stored in the bundle (bytes), or None."""
+        from .backends import ONNX_TENSOR
+
+        graph = self.tensors.get(ONNX_TENSOR)
+        return None if graph is None else np.ascontiguousarray(graph, dtype=np.uint8).tobytes()
+
     def build_networks(self, device="cpu"):
         """The method's torch networks with these weights, in eval mode, on ``device``."""
         import torch
@@ -95,7 +107,7 @@ class ModelBundle:
         except (TypeError, ValueError, KeyError) as error:
             raise BundleError(f"'{self.path}': architecture {self.manifest['architecture']} is invalid for {method.NAME}: {error}") from None
         state = {name: torch.from_numpy(np.array(array, dtype=np.float32 if array.dtype == np.float16 else array.dtype))
-                 for name, array in self.tensors.items()}
+                 for name, array in self.tensors.items() if not name.startswith("onnx/")}  # the exported graph is no weight
         try:
             networks.load_state_dict(state, strict=True)
         except RuntimeError as error:
@@ -231,7 +243,7 @@ def model_card(manifest: Dict) -> List[str]:
         classes = list(manifest.get("architecture", {}).get("classes", []))
         shown = ", ".join(classes[:8]) + (", …" if len(classes) > 8 else "")
         lines.append(f"Landmark detector: {len(classes)} landmarks ({shown})")
-        return lines
+        return lines + [_engine_line(manifest)]
     training = manifest.get("training") or {}
     if training:
         lines.append(f"Trained: {training.get('epochs', '?')} epochs on {os.path.basename(str(training.get('data', '?')).rstrip('/'))}")
@@ -248,4 +260,14 @@ def model_card(manifest: Dict) -> List[str]:
         lines.append(f"Calibrated thresholds: slice {thresholds['slice']:.4g}, map {thresholds.get('pixel', float('nan')):.4g} "
                      f"(quantiles {thresholds.get('slice_quantile_of_normal_validation', '?')} / "
                      f"{thresholds.get('pixel_quantile_of_normal_validation', '?')} of normal validation data)")
-    return lines
+    return lines + [_engine_line(manifest)]
+
+
+def _engine_line(manifest: Dict) -> str:
+    """Whether the model can run without PyTorch (it then needs only onnxruntime), for people choosing what to install."""
+    graph = manifest.get("onnx")
+    if not isinstance(graph, dict):
+        return "Runs on: PyTorch (no ONNX graph; python -m trainer export adds one)"
+    if (graph.get("method_traits") or {}).get("latent_search"):
+        return "Runs on: PyTorch (latent search)"
+    return "Runs on: PyTorch or onnxruntime (ONNX graph inside)"

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--model", help="model bundle (.safetensors; default: the bundled model)")
     detect.add_argument("--out", default="anomalydetect-output", help="output folder (created if missing)")
     detect.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    detect.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
+                        help="auto: PyTorch when installed, else onnxruntime on the model's exported ONNX graph")
     detect.add_argument("--batch-size", type=int, default=16, help="slices per batch (memory vs speed)")
     detect.add_argument("--series-uid", help="which DICOM series to read when a folder holds several")
     detect.add_argument("--quiet", action="store_true", help="no progress output")
@@ -96,7 +98,7 @@ def run_detect(args) -> dict:
             print(f"\r[{fraction:5.0%}] {message}".ljust(60), end="", file=sys.stderr, flush=True)
 
     landmarks, region = _landmarks_and_roi(args, volume, progress)
-    result = detect(volume, bundle, device=args.device, progress=progress, batch_size=args.batch_size, roi=region)
+    result = detect(volume, bundle, device=args.device, progress=progress, batch_size=args.batch_size, roi=region, backend=args.backend)
     if not args.quiet:
         print(file=sys.stderr)
     summary = {
@@ -131,7 +133,7 @@ def _landmarks_and_roi(args, volume, progress):
         from .landmark_detection import landmarks_and_roi
 
         landmarks, region = landmarks_and_roi(volume, load_bundle(args.landmark_model), args.roi_between, args.roi_margin, args.device,
-                                              progress, only_between=bool(args.roi_between))
+                                              progress, only_between=bool(args.roi_between), backend=getattr(args, "backend", "auto"))
     if args.roi_z:
         return landmarks, RegionOfInterest.z_range(*args.roi_z)
     if args.roi_box:

@@ -32,8 +32,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .backends import as_runner, method_traits, open_runner
 from .bundle import ModelBundle
-from .device import resolve_device
 from .errors import AnomalyDetectError, BundleError, Cancelled
 from .patches import centres_ras_to_ijk, extract_planes_25d
 from .preprocess import CTWindow, MRPercentile, normaliser_from_config
@@ -91,28 +91,25 @@ class LandmarkResult:
 
 class LandmarkDetector:
     def __init__(self, manifest: Dict, networks, device: str = "cpu"):
-        from .models.landmarks import METHOD
-
         self.manifest = manifest
-        self.network = networks["classifier"]
-        self.device = device
+        self.runner = as_runner(manifest, networks, device)  # torch networks or a runner (AnomalyDetectLib.backends)
+        self.device = self.runner.device
         self.classes: List[str] = list(manifest["architecture"]["classes"])
         self.normaliser = normaliser_from_config(manifest["normalisation"])
-        self.settings = dict(METHOD.DEFAULT_DETECTION, **manifest.get("scoring", {}))
+        self.settings = dict(method_traits(manifest).default_detection or {}, **manifest.get("scoring", {}))
         self.size = int(manifest["input_size"])
 
     @classmethod
-    def from_bundle(cls, bundle: ModelBundle, device: str = "auto") -> LandmarkDetector:
-        if getattr(bundle.method, "TASK", "anomaly") != "landmarks":
+    def from_bundle(cls, bundle: ModelBundle, device: str = "auto", backend: str = "auto") -> LandmarkDetector:
+        """``backend``: "auto" (torch when installed, else onnxruntime), "torch" or "onnx"."""
+        if method_traits(bundle.manifest).task != "landmarks":
             raise BundleError(f"'{bundle.path}' is an anomaly model ({bundle.manifest['method']}), not a landmark detector.")
-        resolved = resolve_device(device)
-        return cls(bundle.manifest, bundle.build_networks(resolved), resolved)
+        runner = open_runner(bundle, backend, device)
+        return cls(bundle.manifest, runner, runner.device)
 
     def probabilities(self, volume: Volume, scale, centres_ras: np.ndarray, batch_size: int = 512,
                       report: Optional[Callable[[int], None]] = None, cancel: Optional[Callable[[], bool]] = None) -> np.ndarray:
         """Class probabilities ``(N, K + 1)`` (column 0 = none) of patches centred on ``centres_ras``."""
-        import torch
-
         centres_ras = np.asarray(centres_ras, dtype=float)
         # Refinement windows of neighbouring candidates overlap; classify each distinct point once.
         unique, inverse = np.unique(np.round(centres_ras, 3), axis=0, return_inverse=True)
@@ -124,9 +121,7 @@ class LandmarkDetector:
             if cancel is not None and cancel():
                 raise Cancelled(f"Landmark detection on '{volume.name}' was cancelled.")
             patches = sample_patches(volume, scale, centres_ras[start : start + batch_size], self.size, extent)
-            with torch.no_grad():
-                logits = self.network(torch.from_numpy(patches).to(self.device))
-                out[start : start + len(patches)] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+            out[start : start + len(patches)] = self.runner(patches)[0]
             if report is not None:
                 report(start + len(patches))
         return out
@@ -220,7 +215,7 @@ def _cube(half: int, step: float) -> np.ndarray:
 
 def landmarks_and_roi(volume: Volume, landmark_bundle: ModelBundle, between: Optional[Sequence[str]] = None, margin_mm: float = 20.0,
                       device: str = "auto", progress: Optional[ProgressCallback] = None, should_cancel: Optional[Callable[[], bool]] = None,
-                      only_between: bool = False) -> Tuple[LandmarkResult, Optional[RegionOfInterest]]:
+                      only_between: bool = False, backend: str = "auto") -> Tuple[LandmarkResult, Optional[RegionOfInterest]]:
     """Landmarks of ``volume`` and, when ``between`` names two of them, the region spanning them (z-range plus margin).
 
     ``only_between`` looks for those two landmarks alone (faster); otherwise every landmark the
@@ -229,7 +224,7 @@ def landmarks_and_roi(volume: Volume, landmark_bundle: ModelBundle, between: Opt
     """
     if between is not None and len(between) != 2:
         raise AnomalyDetectError(f"A region between landmarks needs exactly two names; got {list(between)}.")
-    detector = LandmarkDetector.from_bundle(landmark_bundle, device)
+    detector = LandmarkDetector.from_bundle(landmark_bundle, device, backend)
     unknown = [name for name in between or () if name not in detector.classes]
     if unknown:
         raise BundleError(f"The landmark model does not know {unknown}; it finds {detector.classes}.")

@@ -26,9 +26,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .backends import as_runner, method_traits, open_runner
 from .bundle import ModelBundle
 from .context import SliceContext
-from .device import resolve_device
 from .errors import AnomalyDetectError, BundleError, Cancelled
 from .intensity import IntensityWeighting, tissue_statistics
 from .orientation import InPlaneOrientation
@@ -100,12 +100,13 @@ class Detector:
     """A model ready to analyse volumes (networks built once, reused across volumes)."""
 
     def __init__(self, manifest: Dict, networks, device: str = "cpu"):
-        from .models import get_method
-
+        """``networks``: the method's torch networks, or a runner of :mod:`AnomalyDetectLib.backends` (torch or onnxruntime)."""
         self.manifest = manifest
-        self.method = get_method(manifest["method"])
+        self.traits = method_traits(manifest)
+        self.method = self.traits.method  # None without torch (the bundle's ONNX graph runs the model)
         self.networks = networks
-        self.device = device
+        self.runner = as_runner(manifest, networks, device)
+        self.device = self.runner.device
         self.normaliser = normaliser_from_config(manifest["normalisation"])
         self.scoring = dict(DEFAULT_SCORING, **manifest.get("scoring", {}))
         self.calibration = LevelCalibration.from_config(manifest.get("calibration")) if self.scoring["level_calibration"] else None
@@ -117,11 +118,13 @@ class Detector:
         self.intensity_weighting = IntensityWeighting.from_config(self.scoring.get("intensity_weighting"))
 
     @classmethod
-    def from_bundle(cls, bundle: ModelBundle, device: str = "auto") -> Detector:
-        if getattr(bundle.method, "TASK", "anomaly") != "anomaly":
-            raise BundleError(f"'{bundle.path}' is a {bundle.method.TASK} model, not an anomaly model; load it as the landmark detector.")
-        resolved = resolve_device(device)
-        return cls(bundle.manifest, bundle.build_networks(resolved), resolved)
+    def from_bundle(cls, bundle: ModelBundle, device: str = "auto", backend: str = "auto") -> Detector:
+        """``backend``: "auto" (torch when installed, else onnxruntime), "torch" or "onnx" (see :mod:`AnomalyDetectLib.backends`)."""
+        task = method_traits(bundle.manifest).task
+        if task != "anomaly":
+            raise BundleError(f"'{bundle.path}' is a {task} model, not an anomaly model; load it as the landmark detector.")
+        runner = open_runner(bundle, backend, device)
+        return cls(bundle.manifest, runner, runner.device)
 
     def run(
         self,
@@ -137,9 +140,7 @@ class Detector:
         are scored 0 and marked ``skipped``. A region that meets no slice is an error. (Methods that
         score whole images, ``slice_score: "image"``, see the whole slice of an analysed slice.)
         """
-        import torch
-
-        batch_size = int(batch_size or getattr(self.method, "DETECT_BATCH_SIZE", 16))
+        batch_size = int(batch_size or self.traits.detect_batch_size or 16)
 
         started = time.perf_counter()
         check_volume(volume)
@@ -175,7 +176,6 @@ class Detector:
 
         anomaly_map = np.zeros(voxels.shape, dtype=np.float32)
         raw_scores = np.zeros(slices, dtype=np.float64)
-        map_kind = self.scoring["map"]
         for start in range(0, slices, batch_size):
             if cancel():
                 raise Cancelled(f"Detection on '{volume.name}' was cancelled at slice {start} of {slices}.")
@@ -191,17 +191,15 @@ class Detector:
             channels = normalised.shape[1]
             model_input = resize_slices(normalised.reshape((-1, rows, columns)), self.input_size)
             model_input = model_input.reshape((len(raw), channels, self.input_size, self.input_size))
-            with torch.no_grad():
-                tensor = torch.from_numpy(model_input).to(self.device)
-                maps, image_scores = self.method.analyse(self.networks, tensor, map_kind)
-                maps = maps[:, 0].float().cpu().numpy()
+            maps, *image_scores = self.runner(model_input)  # image_scores: [] or [(B,) scores]
+            image_scores = image_scores[0] if image_scores else None
             full_maps = restore_slices(maps, (rows, columns))
             if self.intensity_weighting is not None:
                 full_maps = self.intensity_weighting.apply(full_maps, normalised[:, channels // 2], *tissue)
             full_maps *= region
             full_maps[~inside[start : start + len(raw)]] = 0.0  # slices outside the region of interest
             if self.scoring["slice_score"] == "image" and image_scores is not None:
-                batch_scores = image_scores.double().cpu().numpy()
+                batch_scores = image_scores.astype(np.float64)
             else:
                 batch_scores = slice_scores(full_maps, region, self.scoring["top_fraction"])
             raw_scores[start : start + len(raw)] = np.where(scored[start : start + len(raw)], batch_scores, 0.0)
@@ -274,12 +272,14 @@ def detect(
     should_cancel: Optional[Callable[[], bool]] = None,
     batch_size: Optional[int] = None,
     roi: Optional[RegionOfInterest] = None,
+    backend: str = "auto",
 ) -> DetectionResult:
     """Anomaly map, slice scores and flagged slices of ``volume`` under ``bundle``.
 
     ``device``: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
+    ``backend``: "auto" (torch when installed, else onnxruntime on the bundle's ONNX graph), "torch" or "onnx".
     ``progress(fraction, message)`` is called before each batch; ``should_cancel()``
     is polled between batches and raises :class:`Cancelled` when it returns True.
     The input volume is never modified.
     """
-    return Detector.from_bundle(bundle, device).run(volume, progress, should_cancel, batch_size, roi)
+    return Detector.from_bundle(bundle, device, backend).run(volume, progress, should_cancel, batch_size, roi)

@@ -21,7 +21,8 @@ CTs need no full-volume float copy.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, Tuple
+from functools import lru_cache
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -108,36 +109,106 @@ def normaliser_from_config(config: Dict):
 
 
 def resize_slices(slices: np.ndarray, size: int) -> np.ndarray:
-    """Resample ``(n, rows, cols)`` slices to ``(n, size, size)``.
+    """Resample ``(n, rows, cols)`` slices to ``(n, size, size)`` float32.
 
     Non-square slices are first padded (bottom/right, with 0) to a square so the aspect
-    ratio is kept; :func:`restore_slices` undoes both steps. Downsampling is anti-aliased.
+    ratio is kept; :func:`restore_slices` undoes both steps. Downsampling is anti-aliased
+    (bilinear, half-pixel centres). With torch installed its ``F.interpolate`` does the work,
+    so every model sees exactly the inputs it was trained on; without torch the numpy
+    equivalent (:func:`resample_slices`) does, equal to float rounding (≤ 1e-6 on [0, 1] images).
     """
-    import torch
-    import torch.nn.functional as F
-
     n, rows, columns = slices.shape
     side = max(rows, columns)
     padded = np.zeros((n, side, side), dtype=np.float32)
     padded[:, :rows, :columns] = slices
-    tensor = torch.from_numpy(padded)[:, None]
     if side == size:
         return padded
-    resized = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=side > size)
+    torch = _torch()
+    if torch is None:
+        return resample_slices(padded, size, antialias=side > size)
+    resized = torch.nn.functional.interpolate(torch.from_numpy(padded)[:, None], size=(size, size), mode="bilinear",
+                                              align_corners=False, antialias=side > size)
     return resized[:, 0].numpy()
 
 
 def restore_slices(maps: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
-    """Inverse of :func:`resize_slices` for maps: ``(n, size, size)`` → ``(n, rows, cols)``."""
-    import torch
-    import torch.nn.functional as F
-
+    """Inverse of :func:`resize_slices` for maps: ``(n, size, size)`` → ``(n, rows, cols)`` float32 (plain bilinear)."""
     rows, columns = shape
     side = max(rows, columns)
-    tensor = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))[:, None]
-    if tensor.shape[-1] != side:
-        tensor = F.interpolate(tensor, size=(side, side), mode="bilinear", align_corners=False)
-    return tensor[:, 0, :rows, :columns].numpy()
+    maps = np.ascontiguousarray(maps, dtype=np.float32)
+    if maps.shape[-1] == side:
+        return maps[:, :rows, :columns]
+    torch = _torch()
+    if torch is None:
+        return resample_slices(maps, side, antialias=False, crop=(rows, columns))
+    resized = torch.nn.functional.interpolate(torch.from_numpy(maps)[:, None], size=(side, side), mode="bilinear", align_corners=False)
+    return resized[:, 0, :rows, :columns].numpy()
+
+
+def resample_slices(images: np.ndarray, side: int, antialias: bool, crop: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """Numpy bilinear resampling of square ``(n, S, S)`` images to ``(n, side, side)``, or only its ``crop`` ``(rows, columns)`` corner.
+
+    Matches torch's ``F.interpolate(mode="bilinear", align_corners=False, antialias=...)``;
+    the rows and columns outside the crop are never computed.
+    """
+    rows, columns = crop or (side, side)
+    weights = _bilinear_weights(images.shape[-1], side, antialias)
+    return _resample(images, weights[:rows], weights[:columns])
+
+
+def _torch():
+    """The torch module, or None when it is not installed (detection then runs on numpy and onnxruntime alone)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _resample(images: np.ndarray, row_weights: np.ndarray, column_weights: np.ndarray) -> np.ndarray:
+    """``row_weights @ image @ column_weights.T`` for each image of ``(n, H, W)``: a separable linear resampling.
+
+    Done as two 2-D products over the whole stack, so a slice's result does not depend on how
+    many slices share the batch (a broadcast 3-D matmul takes other code paths for n > 1).
+    """
+    n, height, width = images.shape
+    columns = np.ascontiguousarray(images, dtype=np.float32).reshape(n * height, width) @ column_weights.T
+    columns = columns.reshape(n, height, -1).transpose(0, 2, 1).reshape(-1, height)
+    resampled = (columns @ row_weights.T).reshape(n, -1, row_weights.shape[0]).transpose(0, 2, 1)
+    return np.ascontiguousarray(resampled, dtype=np.float32)
+
+
+@lru_cache(maxsize=32)
+def _bilinear_weights(size_in: int, size_out: int, antialias: bool) -> np.ndarray:
+    """``(size_out, size_in)`` float32 matrix of 1-D bilinear resampling with half-pixel centres.
+
+    Without ``antialias`` each output sample interpolates its two nearest inputs at
+    ``(i + 0.5)·scale − 0.5`` (clamped at 0), as ``align_corners=False`` does. With it (for
+    downsampling) the triangle filter is widened by the scale factor and normalised, the
+    convention of PIL and of torch's ``antialias=True``, so every input pixel contributes.
+    """
+    scale = size_in / size_out
+    weights = np.zeros((size_out, size_in), dtype=np.float64)
+    for index in range(size_out):
+        if antialias:
+            support = max(scale, 1.0)
+            centre = scale * (index + 0.5)
+            first = max(int(centre - support + 0.5), 0)
+            last = min(int(centre + support + 0.5), size_in)
+            taps = np.arange(first, last)
+            triangle = np.clip(1.0 - np.abs((taps - centre + 0.5) / support), 0.0, None)
+            if triangle.sum() > 0:
+                weights[index, first:last] = triangle / triangle.sum()
+        else:
+            # Single precision, as torch computes source positions for float32 images.
+            source = max(np.float32(size_in / size_out) * np.float32(index + 0.5) - np.float32(0.5), np.float32(0.0))
+            low = int(source)
+            high = min(low + 1, size_in - 1)
+            fraction = float(source - np.float32(low))
+            weights[index, low] += 1.0 - fraction
+            weights[index, high] += fraction
+    weights.setflags(write=False)
+    return weights.astype(np.float32)
 
 
 def interior_mask(foreground: np.ndarray, spacing_rc_mm: Tuple[float, float], erosion_mm: float) -> np.ndarray:

@@ -1,10 +1,16 @@
 """Python packages AnomalyDetect needs in Slicer's Python, and installing the missing ones.
 
-``ensureDependencies()`` is called by the module widget before it runs detection, and
-works from the Python console too::
+``ensureDependencies(modelPaths, backend)`` is called by the module widget before it runs
+detection, and works from the Python console too::
 
     from AnomalyDetectSlicerLib.dependencies import ensureDependencies
-    ensureDependencies()
+    ensureDependencies()                                  # for the bundled model, backend "auto"
+
+What a run needs: numpy, SimpleITK and scipy, plus one inference engine. PyTorch is asked
+for only when it is chosen (backend "torch"), already installed (backend "auto" then uses
+it), or a model needs it (no exported ONNX graph, or AnoGAN's latent search); otherwise
+onnxruntime (tens of MB instead of PyTorch's hundreds to thousands) runs the ONNX graph
+stored in the bundle. Training always needs torch and is done outside Slicer.
 
 It finds what is missing with ``importlib.util.find_spec`` (nothing is imported here),
 asks once, naming every package it would install, and then installs:
@@ -29,9 +35,11 @@ import importlib.util
 import logging
 
 #: (import name, pip requirement) of every third-party package AnomalyDetectLib imports.
-#: Version ranges are those of pyproject.toml [project] dependencies.
+#: Version ranges are those of pyproject.toml (onnxruntime: its "onnx" extra). A run needs
+#: either torch or onnxruntime, not both (``requiredPackages``).
 REQUIREMENTS = (
     ("torch", "torch>=2.0"),
+    ("onnxruntime", "onnxruntime>=1.16"),
     ("numpy", "numpy>=1.21"),
     ("SimpleITK", "SimpleITK>=2.2"),
     ("scipy", "scipy>=1.7"),
@@ -54,15 +62,49 @@ class MissingDependenciesError(RuntimeError):
         )
 
 
-def _missing():
-    """(import name, requirement) of the packages that cannot be found; nothing is imported."""
+def _found(name):
+    return importlib.util.find_spec(name) is not None
+
+
+def _modelNeedsTorch(path):
+    """True when the bundle at ``path`` (None: the bundled model) has no ONNX graph or searches a latent space at test time.
+
+    An unreadable file counts as not needing torch: detection then reports what is wrong with it.
+    """
+    try:
+        from AnomalyDetectLib.bundle import default_bundle_path, read_manifest
+
+        manifest = read_manifest(path or default_bundle_path())
+    except Exception:  # numpy not installed yet, or a missing or foreign file: decided when the model is loaded
+        return False
+    graph = manifest.get("onnx")
+    return not isinstance(graph, dict) or bool((graph.get("method_traits") or {}).get("latent_search"))
+
+
+def requiredPackages(modelPaths=(None,), backend="auto"):
+    """Import names a detection run needs: numpy, SimpleITK, scipy, and torch or onnxruntime.
+
+    ``modelPaths``: the bundles the run uses (None = the bundled model); ``backend``: "auto",
+    "torch" or "onnx". Torch is needed when chosen, when already installed under "auto" (the
+    run then uses it), or when a model cannot run without it; onnxruntime otherwise.
+    """
     importlib.invalidate_caches()
-    return [(name, requirement) for name, requirement in REQUIREMENTS if importlib.util.find_spec(name) is None]
+    if backend == "torch" or (backend == "auto" and _found("torch")):
+        engine = "torch"
+    else:
+        engine = "torch" if any(_modelNeedsTorch(path) for path in modelPaths) else "onnxruntime"
+    return [name for name, _requirement in REQUIREMENTS if name not in ("torch", "onnxruntime") or name == engine]
 
 
-def missingRequirements():
-    """Pip requirements of the packages that cannot be found, e.g. ['torch>=2.0']."""
-    return [requirement for _name, requirement in _missing()]
+def _missing(modelPaths=(None,), backend="auto"):
+    """(import name, requirement) of the needed packages that cannot be found; nothing is imported."""
+    needed = requiredPackages(modelPaths, backend)
+    return [(name, requirement) for name, requirement in REQUIREMENTS if name in needed and not _found(name)]
+
+
+def missingRequirements(modelPaths=(None,), backend="auto"):
+    """Pip requirements of the needed packages that cannot be found, e.g. ['onnxruntime>=1.16']."""
+    return [requirement for _name, requirement in _missing(modelPaths, backend)]
 
 
 def _versionRange(requirement, name):
@@ -105,7 +147,8 @@ def _confirmationText(missing, pyTorchUtils):
     return (
         "AnomalyDetect needs these Python packages, which are not installed in Slicer's Python:\n\n"
         + "\n".join(lines)
-        + "\n\nInstall them now? The download can be large (PyTorch is several hundred MB) and take several minutes."
+        + ("\n\nInstall them now? The download can be large (PyTorch is several hundred MB) and take several minutes."
+           if "torch" in dict(missing) else "\n\nInstall them now? The download is some tens of MB.")
     )
 
 
@@ -131,14 +174,14 @@ def _installOthers(requirements, slicer):
         slicer.util.pip_install(" ".join(requirements))
 
 
-def ensureDependencies():
-    """True when every package AnomalyDetect needs can be imported, after offering to install the missing ones.
+def ensureDependencies(modelPaths=(None,), backend="auto"):
+    """True when every package a run needs (``requiredPackages``) can be imported, after offering to install the missing ones.
 
     False when the user declines or the installation fails (an error is shown). Raises
     MissingDependenciesError when packages are missing in testing mode or without a main
     window, where nobody can be asked.
     """
-    missing = _missing()
+    missing = _missing(modelPaths, backend)
     if not missing:
         return True
     requirements = [requirement for _name, requirement in missing]
@@ -163,7 +206,7 @@ def ensureDependencies():
         slicer.util.errorDisplay(f"Installing Python packages for AnomalyDetect failed: {error}")
         return False
 
-    stillMissing = missingRequirements()
+    stillMissing = missingRequirements(modelPaths, backend)
     if stillMissing:
         slicer.util.errorDisplay(
             "These Python packages are still not available: " + ", ".join(stillMissing) + ". Restart Slicer and try again."

@@ -140,13 +140,15 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         )
 
     def process(self, inputVolumeNode, modelPath=None, device="auto", sliceThreshold=None, landmarkModelPath=None, roiBetween=None,
-                roiMargin=10.0, createSegmentation=False, progress=None, shouldCancel=None, showResult=True, inputROINode=None):
+                roiMargin=10.0, createSegmentation=False, progress=None, shouldCancel=None, showResult=True, inputROINode=None,
+                backend="auto"):
         """Detect anomalies in ``inputVolumeNode`` and add or update its output nodes.
 
         :param inputVolumeNode: vtkMRMLScalarVolumeNode to analyse (its voxels are not modified;
             it gains references to its outputs).
         :param modelPath: anomaly model bundle; None for the bundled default model.
         :param device: "auto", "cpu", "cuda" or "cuda:N".
+        :param backend: "auto" (PyTorch when installed, else onnxruntime on the bundle's ONNX graph), "torch" or "onnx".
         :param sliceThreshold: flag slices above this score; None for the model's calibrated threshold.
         :param landmarkModelPath: landmark bundle; when given, landmarks are detected and written
             as a markups point list "<input> landmarks".
@@ -185,7 +187,7 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
 
         volume = self.volumeFromNode(inputVolumeNode)
         bundle = bundleLib.load_bundle(modelPath or bundleLib.default_bundle_path())
-        detector = Detector.from_bundle(bundle, device)  # checks the model kind before the long work
+        detector = Detector.from_bundle(bundle, device, backend)  # checks the model kind before the long work
         landmarks = region = None
         share = 0.0
         if landmarkModelPath:
@@ -194,7 +196,7 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
             share = self.LANDMARK_SHARE
             landmarkBundle = bundleLib.load_bundle(landmarkModelPath)
             landmarks, region = landmarks_and_roi(volume, landmarkBundle, roiBetween, float(roiMargin), device,
-                                                  lambda f, m: report(share * f, m), shouldCancel)
+                                                  lambda f, m: report(share * f, m), shouldCancel, backend=backend)
         detectionRegion = region or userRegion  # the user's own ROI is in the scene already: only a landmark region is written
         logging.info(f"AnomalyDetect: analysing '{volume.name}' {volume.shape} with '{bundle.path}'")
         result = detector.run(volume, lambda f, m: report(share + (1.0 - share) * f, m), shouldCancel, roi=detectionRegion)

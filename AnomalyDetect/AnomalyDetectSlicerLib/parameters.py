@@ -17,8 +17,12 @@ from typing import Annotated
 from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
-#: Choices of the device combo box ("auto": CUDA when available, else the CPU).
-DEVICES = ["auto", "cpu", "cuda"]
+#: Choices of the device combo box ("auto": CUDA when available, else the CPU), each with the
+#: (device, backend) it stands for: the first three run on PyTorch when it is installed and on
+#: onnxruntime otherwise (backend "auto"); the last two always on onnxruntime.
+DEVICE_CHOICES = {"auto": ("auto", "auto"), "cpu": ("cpu", "auto"), "cuda": ("cuda", "auto"),
+                  "onnxruntime cpu": ("cpu", "onnx"), "onnxruntime cuda": ("cuda", "onnx")}
+DEVICES = list(DEVICE_CHOICES)
 
 
 @parameterNodeWrapper
@@ -26,7 +30,7 @@ class AnomalyDetectParameterNode:
     """
     inputVolume - the CT or MR volume to analyse.
     modelPath - anomaly model bundle; "" for the model bundled with the extension.
-    device - "auto", "cpu" or "cuda".
+    device - one of DEVICES: where the model runs, and on which backend (DEVICE_CHOICES).
     useModelThreshold - flag slices with the model's calibrated slice threshold (else ``threshold``).
     threshold - slice threshold used when useModelThreshold is off.
     detectLandmarks - detect anatomical landmarks with the model in landmarkModelPath.

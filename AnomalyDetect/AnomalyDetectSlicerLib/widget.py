@@ -219,11 +219,15 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _processArguments(self):
         """Keyword arguments of AnomalyDetectLogic.process from the parameter node."""
+        from .parameters import DEVICE_CHOICES
+
         p = self._parameterNode
         landmarks = p.detectLandmarks and bool(p.landmarkModelPath.strip())
+        device, backend = DEVICE_CHOICES.get(p.device, ("auto", "auto"))
         return dict(
             modelPath=p.modelPath.strip() or None,
-            device=p.device,
+            device=device,
+            backend=backend,
             sliceThreshold=None if p.useModelThreshold else p.threshold,
             landmarkModelPath=p.landmarkModelPath.strip() if landmarks else None,
             roiBetween=(p.roiStart, p.roiEnd) if landmarks and p.roiStart and p.roiEnd else None,
@@ -236,11 +240,14 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """Run processing when user clicks "Apply" button."""
         from .dependencies import ensureDependencies
 
-        if self._running or not ensureDependencies():
+        if self._running:
             return
         self._syncPathsFromGUI()
-        inputVolumeNode = self._parameterNode.inputVolume
         arguments = self._processArguments()
+        modelPaths = [arguments["modelPath"]] + ([arguments["landmarkModelPath"]] if arguments["landmarkModelPath"] else [])
+        if not ensureDependencies(modelPaths, arguments["backend"]):
+            return
+        inputVolumeNode = self._parameterNode.inputVolume
         self._cancelRequested = False
         self._running = True
         self._checkCanApply()

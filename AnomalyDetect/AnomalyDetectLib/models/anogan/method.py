@@ -124,6 +124,8 @@ class AnoGAN:
                         "encoder_fraction": 0.3, "kappa": 1.0, "encoder_learning_rate": 1e-4}
     MAPS = RECONSTRUCTION_MAPS
     DEFAULT_MAP = "residual"
+    # Detection optimises z per slice with autograd: no one-pass graph exists, so torch is required (AnomalyDetectLib.backends).
+    LATENT_SEARCH = True
     # detect() maps this many slices in one batched search (each with its own z): a whole
     # typical volume at once, which is faster per slice than several small searches.
     DETECT_BATCH_SIZE = 64
