@@ -217,3 +217,19 @@ def test_intensity_weighted_map_is_quiet_on_tissue_darker_than_the_median(contex
     ventricles = (volume.voxels > 0) & (volume.voxels < 50)
     assert ventricles.any() and np.all(result.anomaly_map[ventricles] == 0.0)
     assert np.isfinite(result.anomaly_map).all() and result.anomaly_map.max() > 0
+
+
+def test_context_bundle_runs_the_same_on_onnxruntime(context_bundle_path, tmp_path):
+    """The exported graph takes the 3-channel stacks; maps (intensity weighting applied after it) agree with torch."""
+    from trainer.export import export_bundle
+
+    out = str(tmp_path / "context_onnx.safetensors")
+    export_bundle(context_bundle_path, out, log=lambda message: None)
+    bundle = load_bundle(out)
+    assert bundle.manifest["onnx"]["input_shape"][1] == 3
+    volume, _ = make_head_phantom(seed=13, shape=(10, 40, 40), lesion=True)
+    with_torch = Detector.from_bundle(bundle, "cpu", backend="torch").run(volume)
+    with_onnx = Detector.from_bundle(bundle, "cpu", backend="onnx").run(volume)
+    span = float(with_torch.anomaly_map.max() - with_torch.anomaly_map.min()) or 1.0
+    assert np.abs(with_onnx.anomaly_map - with_torch.anomaly_map).max() <= 1e-4 * span
+    np.testing.assert_array_equal(with_onnx.flagged, with_torch.flagged)
