@@ -232,8 +232,8 @@ def _evaluation_headline(result) -> dict:
     """Image metrics where the data has image labels, slice metrics where it has slices, pixel metrics where it has masks."""
     keys = []
     if "image_auroc" in result:
-        keys += ["image_auroc", "image_ap", "image_sensitivity_at_calibrated_threshold", "image_specificity_at_calibrated_threshold",
-                 "image_n_pos", "image_n_neg"]
+        keys += ["image_auroc", "image_auroc_ci95", "image_ap", "image_ap_ci95", "image_sensitivity_at_calibrated_threshold",
+                 "image_specificity_at_calibrated_threshold", "image_n_pos", "image_n_neg"]
     if "image_auroc" not in result or any(key.startswith("pixel_auroc") for key in result) or result.get("counted_slices", 0) > result["cases"]:
         keys += ["slice_auroc", "slice_ap", "position_matched_auroc"]
     if "pixel_auroc" in result:

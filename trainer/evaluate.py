@@ -110,7 +110,8 @@ def image_metrics(case_results: Sequence[CaseResult], slice_threshold: Optional[
 
     An image's (or volume's) score is its highest calibrated slice score among counted
     slices; an image with no counted slice (too little foreground) is left out and counted
-    in ``image_not_counted``. Positive when ``score > slice_threshold``.
+    in ``image_not_counted``. Positive when ``score > slice_threshold``. ``image_auroc_ci95``
+    and ``image_ap_ci95``: 95 % stratified bootstrap intervals (2000 replicates, seed 0).
     """
     labelled = [c for c in case_results if c.case.label is not None]
     if not labelled:
@@ -129,6 +130,8 @@ def image_metrics(case_results: Sequence[CaseResult], slice_threshold: Optional[
     overall = metric_functions.slice_metrics(labels, scores)
     out: Dict = {f"image_{k}": v for k, v in overall.items()}
     out["image_not_counted"] = not_counted
+    interval = metric_functions.bootstrap_interval(labels, scores)
+    out.update(image_auroc_ci95=interval["auroc_ci"], image_ap_ci95=interval["ap_ci"])
     if slice_threshold is not None and len(rows):
         flagged = scores > slice_threshold
         out["image_sensitivity_at_calibrated_threshold"] = float(flagged[labels == 1].mean()) if (labels == 1).any() else None
