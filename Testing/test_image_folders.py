@@ -226,3 +226,17 @@ def test_bootstrap_interval_brackets_the_auroc_and_keeps_both_classes():
     assert interval["ap_ci"][0] < interval["ap_ci"][1]
     assert bootstrap_interval(labels, 3.0 * labels, repeats=50)["auroc_ci"] == [1.0, 1.0], "every replicate holds both classes"
     assert bootstrap_interval(np.zeros(5), np.arange(5.0))["auroc_ci"] is None
+
+
+def test_a_volume_folder_reports_what_it_does_not_use(tmp_path):
+    from conftest import write_phantom_dataset
+
+    data = write_phantom_dataset(tmp_path / "volumes", count=3, shape=(6, 24, 24))
+    (tmp_path / "volumes" / "patients.csv").write_text("patient\n")
+    (tmp_path / "volumes" / "labels").mkdir()
+    inventory = discover_data(data)
+    assert inventory.layout == "volumes" and len(inventory.cases) == 3 and all(case.mask for case in inventory.cases)
+    assert inventory.unused == ["labels/ (a folder)", "patients.csv (not an image or volume)"]
+    assert inventory.class_counts() == {"per-slice (masks)": 3}
+    train, validation, test = split_by_patient(inventory.cases, 0.3, seed=0)
+    assert (len(train), len(validation), len(test)) == (2, 1, 0), "mask-labelled volumes: one stratum, the unstratified rule"
