@@ -161,7 +161,7 @@ def evaluate(bundle, cases: Sequence[Case], out_json: Optional[str] = None, roc_
         with atomic_output(out_json) as temporary, open(temporary, "w") as handle:
             json.dump(result, handle, indent=2, default=_json_default)
     if roc_png:
-        if result.get("image_auroc") is not None and all(c.labels.size == 1 for c in case_results):
+        if result.get("image_auroc") is not None and all(c.mask is None for c in case_results):  # image labels only
             labels = np.array([row["label"] for row in result["images"]])
             scores = np.array([row["score"] for row in result["images"]])
             what = "image ROC"
