@@ -155,8 +155,10 @@ def _calibrate(args) -> None:
     from .calibrate import recalibrate
 
     manifest = recalibrate(args.model, args.data, args.out, args.scoring, args.slice_quantile, args.pixel_quantile, args.device)
-    keys = ("slice_auroc", "position_matched_auroc", "pixel_auroc", "pixel_dice")
-    print(json.dumps({"scoring": manifest["scoring"], **{k: manifest["validation_metrics"].get(k) for k in keys}}, indent=2))
+    metrics = manifest["validation_metrics"]
+    keys = ["image_auroc", "image_ap"] if "image_auroc" in metrics else []
+    keys += ["slice_auroc", "position_matched_auroc", "pixel_auroc", "pixel_dice"] if "pixel_auroc" in metrics or not keys else []
+    print(json.dumps({"scoring": manifest["scoring"], **{k: metrics.get(k) for k in keys}}, indent=2))
 
 
 def _fit_landmarks(args) -> None:

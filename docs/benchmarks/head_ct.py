@@ -7,7 +7,9 @@ Runs what a user runs (README, "Training on your own data"): ``fit`` on the clas
 normalisation ``fit`` picks for PNGs) and ``evaluate`` on the validation and on the test
 images, skipping any step whose output is already in WORK. Then prints the figures with
 95 % stratified bootstrap intervals (``trainer.metrics.bootstrap_interval``, 2000
-replicates, seed 0) and the training time read from the bundle.
+replicates, seed 0) and the training time read from the bundle, beside a trivial baseline
+on the same images: the mean grey value of the head without bone (20 < grey < 240; fresh
+blood is brighter than brain), fixed before looking at any result and not tuned.
 """
 
 from __future__ import annotations
@@ -20,8 +22,15 @@ import sys
 
 import lgg_common  # noqa: F401  (puts the project on sys.path)
 from AnomalyDetectLib.bundle import read_manifest
+from AnomalyDetectLib.volume import read_volume
 
-from trainer.metrics import bootstrap_interval
+from trainer.metrics import bootstrap_interval, slice_metrics
+
+
+def baseline_score(path: str) -> float:
+    """Mean grey value of the head without air and bone (20 < grey < 240)."""
+    grey = read_volume(path).voxels
+    return float(grey[(grey > 20) & (grey < 240)].mean())
 
 
 def _run(arguments) -> None:
@@ -53,18 +62,21 @@ def main() -> int:
         labels = [row["label"] for row in result["images"]]
         scores = [row["score"] for row in result["images"]]
         interval = bootstrap_interval(labels, scores)
-        rows.append((split, result, interval))
+        baseline = [baseline_score(row["image"]) for row in result["images"]]
+        rows.append((split, result, interval, slice_metrics(labels, baseline)["auroc"], bootstrap_interval(labels, baseline)["auroc_ci"]))
     training = read_manifest(model)["training"]
     print(f"\nTraining: {training['training_seconds'] / 60:.1f} min, {training['steps']} steps (selected step {training['selected_step']}), "
           f"{training['normal_training_slices']} normal training images, device {training['device']}")
-    print("| split | images (normal / haemorrhage) | image AUROC [95 % CI] | image AP [95 % CI] | sens. / spec. at calibrated threshold |")
-    print("|---|---|---|---|---|")
-    for split, result, interval in rows:
+    print("| split | images (normal / haemorrhage) | image AUROC [95 % CI] | image AP [95 % CI] | sens. / spec. at calibrated threshold "
+          "| baseline AUROC [95 % CI] |")
+    print("|---|---|---|---|---|---|")
+    for split, result, interval, baseline_auroc, baseline_ci in rows:
         auroc_low, auroc_high = interval["auroc_ci"]
         ap_low, ap_high = interval["ap_ci"]
         print(f"| {split} | {result['image_n_neg']} / {result['image_n_pos']} | {result['image_auroc']:.3f} [{auroc_low:.2f}, {auroc_high:.2f}] "
               f"| {result['image_ap']:.3f} [{ap_low:.2f}, {ap_high:.2f}] "
-              f"| {result['image_sensitivity_at_calibrated_threshold']:.2f} / {result['image_specificity_at_calibrated_threshold']:.2f} |")
+              f"| {result['image_sensitivity_at_calibrated_threshold']:.2f} / {result['image_specificity_at_calibrated_threshold']:.2f} "
+              f"| {baseline_auroc:.3f} [{baseline_ci[0]:.2f}, {baseline_ci[1]:.2f}] |")
     return 0
 
 
