@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="train a model on normal slices and write a bundle")
     fit.add_argument("--method", required=True, choices=sorted(METHODS) + sorted(LANDMARK_METHODS),
                      help="an anomaly method, or 'landmarks' (volumes + landmark files; see trainer/landmarks.py)")
-    fit.add_argument("--data", required=True, help="folder of volumes (+ *_mask companions), normal/ + abnormal/ folders, or a CSV manifest")
+    fit.add_argument("--data", required=True,
+                     help="folder of volumes (+ *_mask companions), class sub-folders (normal/ + e.g. hemorrhage/), or a CSV manifest")
     fit.add_argument("--out", required=True, help="bundle file to write (.safetensors); checkpoint and loss log go beside it")
     fit.add_argument("--modality", default="MR", choices=["MR", "CT"])
     fit.add_argument("--input-size", type=int, default=64)
