@@ -175,7 +175,6 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
 
     training_started = time.perf_counter()
     out_of_time = _train(config, context, networks, trainer, images, validation_images, state, total_steps, log)
-    training_seconds = time.perf_counter() - training_started
     step = state["step"]
     context.average_buffers(networks)
     distributed.write_debug_state(context, networks, state["best_weights"], {
@@ -218,7 +217,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
             "selected_step": state["best_step"],
             "selected_validation_loss": state["best_loss"],
             "selection": "lowest reconstruction loss on normal validation slices",
-            "training_seconds": round(training_seconds, 1),
+            "training_seconds": round(state["training_seconds"], 1),  # resumed runs: the time before the checkpoint too
             "data_seconds": round(training_started - started, 1),
             "torch": torch.__version__,
         },
