@@ -123,7 +123,9 @@ def test_fit_is_reproducible_and_resume_continues_exactly(small_dataset, tmp_pat
     interrupted = str(tmp_path / "interrupted.safetensors")
     fit(_config(small_dataset, interrupted, max_steps=8))
     os.remove(interrupted)  # as if killed after the step-8 checkpoint, before the bundle
-    fit(_config(small_dataset, interrupted, max_steps=12, resume=True))
+    seconds_before = torch.load(checkpoint_path(interrupted), weights_only=True)["training_seconds"]
+    resumed = fit(_config(small_dataset, interrupted, max_steps=12, resume=True))
+    assert resumed["training"]["training_seconds"] >= round(seconds_before, 1) > 0, "the time before the checkpoint counts"
     for name, value in _checkpoint_weights(straight).items():
         assert torch.equal(value, _checkpoint_weights(interrupted)[name]), f"{name} differs after resume"
     steps = [int(line.split(",")[0]) for line in open(log_path(interrupted)).read().splitlines()[1:]]

@@ -44,6 +44,7 @@ def calibrate_and_validate(manifest: Dict, networks, device: str, cases: Sequenc
     }
     apply_calibration(case_results, calibration, thresholds["slice"])
     metrics = compute_metrics(case_results, thresholds["pixel"], thresholds["slice"])
+    metrics.pop("images", None)  # one row per image belongs in an evaluation report, not in every bundle
     return (calibration.to_config() if calibration is not None else None), thresholds, metrics
 
 

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="train a model on normal slices and write a bundle")
     fit.add_argument("--method", required=True, choices=sorted(METHODS) + sorted(LANDMARK_METHODS),
                      help="an anomaly method, or 'landmarks' (volumes + landmark files; see trainer/landmarks.py)")
-    fit.add_argument("--data", required=True, help="folder of volumes (+ *_mask companions), normal/ + abnormal/ folders, or a CSV manifest")
+    fit.add_argument("--data", required=True,
+                     help="folder of volumes (+ *_mask companions), class sub-folders (normal/ + e.g. hemorrhage/), or a CSV manifest")
     fit.add_argument("--out", required=True, help="bundle file to write (.safetensors); checkpoint and loss log go beside it")
     fit.add_argument("--modality", default="MR", choices=["MR", "CT"])
     fit.add_argument("--input-size", type=int, default=64)
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--architecture", type=_json_dict, default={}, help="JSON overrides of the method's architecture")
     fit.add_argument("--training", type=_json_dict, default={}, help="JSON overrides of loss weights / learning rate")
     fit.add_argument("--scoring", type=_json_dict, default={}, help='JSON overrides of scoring, e.g. \'{"map": "residual"}\'')
+    fit.add_argument("--normalisation", type=_json_dict, default={},
+                     help='JSON overrides of the intensity normalisation, e.g. \'{"low_hu": -40, "high_hu": 120}\' (CT) '
+                          "(8-bit CT images get the 0-255 range by default)")
     fit.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     fit.add_argument("--context-slices", type=int, default=1, help="2.5D: slices per model input (odd; 1 = 2D)")
     fit.add_argument("--context-spacing-mm", type=float, default=0.0, help="2.5D: distance between those slices along the slice normal (mm)")
@@ -122,8 +126,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                 epochs=args.epochs, batch_size=args.batch_size, validation_fraction=args.validation_fraction,
                 test_fraction=args.test_fraction, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                 resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
-                architecture=args.architecture, training=args.training, scoring=args.scoring, threads=args.threads, quiet=args.quiet,
-                context_slices=args.context_slices, context_spacing_mm=args.context_spacing_mm,
+                architecture=args.architecture, training=args.training, scoring=args.scoring, normalisation=args.normalisation,
+                threads=args.threads, quiet=args.quiet, context_slices=args.context_slices, context_spacing_mm=args.context_spacing_mm,
             ))
         elif args.command == "calibrate":
             _calibrate(args)
@@ -163,8 +167,10 @@ def _calibrate(args) -> None:
     from .calibrate import recalibrate
 
     manifest = recalibrate(args.model, args.data, args.out, args.scoring, args.slice_quantile, args.pixel_quantile, args.device)
-    keys = ("slice_auroc", "position_matched_auroc", "pixel_auroc", "pixel_dice")
-    print(json.dumps({"scoring": manifest["scoring"], **{k: manifest["validation_metrics"].get(k) for k in keys}}, indent=2))
+    metrics = manifest["validation_metrics"]
+    keys = ["image_auroc", "image_ap"] if "image_auroc" in metrics else []
+    keys += ["slice_auroc", "position_matched_auroc", "pixel_auroc", "pixel_dice"] if "pixel_auroc" in metrics or not keys else []
+    print(json.dumps({"scoring": manifest["scoring"], **{k: metrics.get(k) for k in keys}}, indent=2))
 
 
 def _fit_landmarks(args) -> None:
@@ -205,26 +211,52 @@ def _fit_landmarks(args) -> None:
 def _evaluate(args) -> None:
     from AnomalyDetectLib.bundle import load_bundle
 
-    from .data import discover_cases
+    from .data import discover_data
     from .evaluate import evaluate
 
     bundle = load_bundle(args.model)
     if bundle.manifest["method"] == "landmarks":
         _evaluate_landmarks(bundle, args)
         return
-    cases = discover_cases(args.data)
+    inventory = discover_data(args.data)
+    for line in inventory.summary():
+        print(line)
+    cases = inventory.cases
+    training = bundle.manifest.get("training", {})
     if args.split != "all":
-        held_out = set(bundle.manifest.get("training", {}).get(f"{args.split}_patients", []))
+        held_out = set(training.get(f"{args.split}_patients", []))
         cases = [c for c in cases if c.patient in held_out]
         if not cases:
             raise AnomalyDetectError(f"None of the bundle's {args.split} patients is in '{args.data}'; use --split all.")
-        print(f"Evaluating the {len(cases)} cases of the bundle's {args.split} patients")
+        print(f"Evaluating the {len(cases)} images/volumes of the bundle's {args.split} patients")
     else:
-        print(f"Evaluating all {len(cases)} cases")
+        print(f"Evaluating all {len(cases)} images/volumes")
+        trained_on = set(training.get("training_patients", [])) & {c.patient for c in cases}
+        if trained_on:
+            print(f"warning: --split all includes {len(trained_on)} patients the model was trained on (and its validation patients, "
+                  "used for selection and thresholds); these figures are optimistic. Use --split validation or test for an estimate "
+                  "on new images.", file=sys.stderr)
     result = evaluate(bundle, cases, args.out_json, args.roc_png, args.device, args.foreground_raw)
-    keys = ("slice_auroc", "slice_ap", "position_matched_auroc", "pixel_auroc", "pixel_ap", "pixel_dice", "pixel_best_dice_oracle",
-            "seconds_per_volume")
-    print(json.dumps({k: result.get(k) for k in keys}, indent=2))
+    print(json.dumps(_evaluation_headline(result), indent=2))
+    for note in result.get("notes", []):
+        print(f"note: {note}")
+
+
+def _evaluation_headline(result) -> dict:
+    """Image metrics where the data has image labels, slice metrics where it has slices, pixel metrics where it has masks."""
+    keys = []
+    if "image_auroc" in result:
+        keys += ["image_auroc", "image_auroc_ci95", "image_ap", "image_ap_ci95", "image_sensitivity_at_calibrated_threshold",
+                 "image_specificity_at_calibrated_threshold", "image_n_pos", "image_n_neg"]
+    if "image_auroc" not in result or any(key.startswith("pixel_auroc") for key in result) or result.get("counted_slices", 0) > result["cases"]:
+        keys += ["slice_auroc", "slice_ap", "position_matched_auroc"]
+    if "pixel_auroc" in result:
+        keys += ["pixel_auroc", "pixel_ap", "pixel_dice", "pixel_best_dice_oracle"]
+    headline = {k: result.get(k) for k in keys}
+    if result.get("image_per_class") and len(result["image_per_class"]) > 1:
+        headline["image_auroc_per_class"] = {name: part["auroc"] for name, part in result["image_per_class"].items()}
+    headline["seconds_per_volume"] = result.get("seconds_per_volume")
+    return headline
 
 
 def _evaluate_landmarks(bundle, args) -> None:

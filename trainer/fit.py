@@ -39,12 +39,14 @@ from AnomalyDetectLib.context import SliceContext
 from AnomalyDetectLib.device import resolve_device
 from AnomalyDetectLib.errors import AnomalyDetectError
 from AnomalyDetectLib.models import get_method
-from AnomalyDetectLib.preprocess import CTWindow, MRPercentile
 from AnomalyDetectLib.scoring import DEFAULT_SCORING
 
 from . import distributed
 from .calibrate import calibrate_and_validate
-from .data import discover_cases, load_slices, split_by_patient
+from .data import discover_data, load_slices, split_by_patient, split_class_counts
+from .normalisation import choose_normaliser, normaliser_for
+
+__all__ = ["FitConfig", "fit", "normaliser_for", "augment", "checkpoint_path", "log_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,19 +73,11 @@ class FitConfig:
     scoring: Dict = field(default_factory=dict)
     context_slices: int = 1  # 2.5D context: slices per model input (odd); 1 = 2D
     context_spacing_mm: float = 0.0  # distance between context slices along the slice normal
+    normalisation: Dict = field(default_factory=dict)
     slice_quantile: float = 0.95
     pixel_quantile: float = 0.99
     threads: Optional[int] = None
     quiet: bool = False
-
-
-def normaliser_for(modality: str):
-    modality = modality.upper()
-    if modality == "CT":
-        return CTWindow()
-    if modality == "MR":
-        return MRPercentile()
-    raise AnomalyDetectError(f"Unknown modality '{modality}'; use MR or CT.")
 
 
 def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -127,7 +121,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
         raise AnomalyDetectError(f"Output folder '{out_folder}' does not exist or is not writable.")
     method = get_method(config.method)
     device = context.device
-    normaliser = normaliser_for(config.modality)
+    normaliser_for(config.modality)  # an unknown modality fails before the data is read
     scoring = {**DEFAULT_SCORING, "map": method.DEFAULT_MAP, **config.scoring}
     if scoring["map"] not in method.MAPS:
         raise AnomalyDetectError(f"Method {method.NAME} offers maps {method.MAPS}, not '{scoring['map']}'.")
@@ -137,8 +131,16 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
         architecture["channels"] = slice_context.channels
     training = dict(method.DEFAULT_TRAINING, **config.training)
 
-    cases = discover_cases(config.data)
+    log = logger.info if config.quiet or not context.is_main else print
+    inventory = discover_data(config.data)
+    for line in inventory.summary():
+        log(line)
+    cases = inventory.cases
+    normaliser, normalisation_note = choose_normaliser(config.modality, cases, config.normalisation)
+    if normalisation_note:
+        log(normalisation_note[0].upper() + normalisation_note[1:])
     train_cases, validation_cases, test_cases = split_by_patient(cases, config.validation_fraction, config.seed, config.test_fraction)
+    class_counts = split_class_counts({"training": train_cases, "validation": validation_cases, "test": test_cases})
     started = time.perf_counter()
     train_set = load_slices(train_cases, normaliser, config.input_size, scoring["min_foreground_fraction"], context=slice_context)
     validation_set = load_slices(validation_cases, normaliser, config.input_size, scoring["min_foreground_fraction"], context=slice_context)
@@ -150,9 +152,13 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
         raise AnomalyDetectError(
             f"Too few normal slices: {len(train_normal.images)}{share} for training, {len(validation_normal.images)} for validation."
         )
-    log = logger.info if config.quiet or not context.is_main else print
     log(f"{len(train_cases)} training, {len(validation_cases)} validation and {len(test_cases)} untouched test patients; "
         f"{len(train_normal.images)} normal training slices, {len(validation_normal.images)} normal validation slices")
+    log("Images/volumes per class: " + "; ".join(f"{side} " + ", ".join(f"{n} {name}" for name, n in counts.items())
+                                                 for side, counts in class_counts.items() if counts))
+    held_back = int((train_set.labels == 1).sum())
+    if held_back and not _uses_abnormal_slices(method, training):
+        log(f"{held_back} abnormal training slices are not trained on ({method.NAME} learns from normal slices only)")
     if context.enabled:
         log(f"{context.world_size} processes ({context.backend}), batch {config.batch_size} per process")
 
@@ -175,7 +181,6 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
 
     training_started = time.perf_counter()
     out_of_time = _train(config, context, networks, trainer, images, validation_images, state, total_steps, log)
-    training_seconds = time.perf_counter() - training_started
     step = state["step"]
     context.average_buffers(networks)
     distributed.write_debug_state(context, networks, state["best_weights"], {
@@ -202,6 +207,8 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
             "training_patients": sorted({c.patient for c in train_cases}),
             "validation_patients": sorted({c.patient for c in validation_cases}),
             "test_patients": sorted({c.patient for c in test_cases}),
+            "data_layout": inventory.layout,
+            "class_counts": class_counts,
             "normal_training_slices": int(len(train_normal.images)),
             "normal_validation_slices": int(len(validation_normal.images)),
             **({"abnormal_training_slices": abnormal_slices} if abnormal_slices is not None else {}),
@@ -217,7 +224,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
             "selected_step": state["best_step"],
             "selected_validation_loss": state["best_loss"],
             "selection": "lowest reconstruction loss on normal validation slices",
-            "training_seconds": round(training_seconds, 1),
+            "training_seconds": round(state["training_seconds"], 1),  # resumed runs: the time before the checkpoint too
             "data_seconds": round(training_started - started, 1),
             "torch": torch.__version__,
         },
@@ -230,14 +237,26 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     manifest.update(calibration=calibration, thresholds=thresholds, validation_metrics=metrics)
     tensors = {name: value.detach().cpu().numpy() for name, value in networks.state_dict().items()}
     save_bundle(config.out, manifest, tensors, half_precision=True)
-    log(f"Saved {config.out}: " + json.dumps({k: metrics.get(k) for k in ("slice_auroc", "position_matched_auroc", "pixel_auroc")}))
+    log(f"Saved {config.out}; validation: " + json.dumps(_headline(metrics)))
     return manifest
+
+
+def _headline(metrics: Dict) -> Dict:
+    """The validation figures worth printing: image metrics for image-labelled data, slice and pixel metrics with masks."""
+    keys = ["image_auroc", "image_ap"] if metrics.get("image_auroc") is not None else []
+    if metrics.get("image_auroc") is None or metrics.get("pixel_auroc") is not None:
+        keys += ["slice_auroc", "position_matched_auroc", "pixel_auroc"]
+    return {k: (round(metrics[k], 4) if isinstance(metrics.get(k), float) else metrics.get(k)) for k in keys}
+
+
+def _uses_abnormal_slices(method, training: Dict) -> bool:
+    uses = getattr(method, "uses_abnormal_slices", None)
+    return bool(uses is not None and uses(training))
 
 
 def _hand_over_abnormal_slices(method, training: Dict, trainer, train_set, log) -> Optional[int]:
     """Weakly supervised methods: the training patients' abnormal slices (images only, no masks) go to the trainer; their count."""
-    uses_abnormal_slices = getattr(method, "uses_abnormal_slices", None)
-    if uses_abnormal_slices is None or not uses_abnormal_slices(training):
+    if not _uses_abnormal_slices(method, training):
         return None
     abnormal = train_set.images[train_set.labels == 1]
     if len(abnormal) == 0:

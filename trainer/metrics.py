@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-__all__ = ["slice_metrics", "pixel_metrics", "position_matched", "plot_roc"]
+__all__ = ["slice_metrics", "pixel_metrics", "position_matched", "plot_roc", "bootstrap_interval"]
 
 
 def _as_1d(values, dtype) -> np.ndarray:
@@ -89,6 +89,38 @@ def slice_metrics(labels, scores) -> Dict[str, object]:
         specificity=specificity,
         youden_j=sensitivity + specificity - 1.0,
     )
+    return result
+
+
+def bootstrap_interval(labels, scores, repeats: int = 2000, level: float = 0.95, seed: int = 0) -> Dict[str, object]:
+    """Percentile bootstrap intervals of AUROC and AP, resampling positives and negatives separately.
+
+    Stratified resampling keeps each replicate's class counts equal to the data's, so no
+    replicate is single-class and the interval describes the uncertainty from which images
+    were drawn, not from how many of each class. Returns ``auroc_ci`` and ``ap_ci`` as
+    ``[low, high]`` (``None`` with a single class), ``repeats``, ``level`` and ``seed``.
+    Images of one patient are treated as independent: with several images per patient the
+    interval is too narrow.
+    """
+    from scipy.stats import rankdata
+    from sklearn.metrics import average_precision_score
+
+    y, s, _ = _clean(labels, scores, "bootstrap_interval")
+    result: Dict[str, object] = {"auroc_ci": None, "ap_ci": None, "repeats": int(repeats), "level": level, "seed": seed}
+    positives, negatives = s[y], s[~y]
+    if positives.size == 0 or negatives.size == 0:
+        return result
+    rng = np.random.default_rng(seed)
+    truth = np.concatenate([np.ones(positives.size, dtype=bool), np.zeros(negatives.size, dtype=bool)])
+    aurocs, aps = np.empty(repeats), np.empty(repeats)
+    for index in range(repeats):
+        sample = np.concatenate([rng.choice(positives, positives.size), rng.choice(negatives, negatives.size)])
+        ranks = rankdata(sample)  # Mann–Whitney: AUROC from the positives' rank sum, ties counted half
+        aurocs[index] = (ranks[: positives.size].sum() - positives.size * (positives.size + 1) / 2) / (positives.size * negatives.size)
+        aps[index] = average_precision_score(truth, sample)
+    tail = 100.0 * (1.0 - level) / 2.0
+    result["auroc_ci"] = [float(v) for v in np.percentile(aurocs, [tail, 100.0 - tail])]
+    result["ap_ci"] = [float(v) for v in np.percentile(aps, [tail, 100.0 - tail])]
     return result
 
 
