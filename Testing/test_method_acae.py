@@ -74,7 +74,7 @@ def test_registered_with_the_method_interface():
         method.make_trainer(networks, {"reconstruction": "l3"}, "cpu")
 
 
-def test_tiny_acae_separates_lesion_slices(bundle):
+def test_tiny_acae_separates_lesion_slices(bundle, margin):
     assert bundle.manifest["scoring"]["map"] == "mgmsd" and bundle.manifest["scoring"]["slice_score"] == "map"
     labels, scores, ratios = [], [], []
     for seed in range(100, 106):
@@ -83,7 +83,8 @@ def test_tiny_acae_separates_lesion_slices(bundle):
         labels.append(mask.any(axis=(1, 2))[result.scored])
         scores.append(result.slice_scores[result.scored])
         ratios.append(result.anomaly_map[mask].mean() / result.anomaly_map[(volume.voxels > 0) & ~mask].mean())
-    auroc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
+    auroc = margin("acae slice AUROC", roc_auc_score(np.concatenate(labels), np.concatenate(scores)), "> 0.8")
+    margin("acae lesion/tissue map ratio", np.mean(ratios), "> 1.5")
     assert auroc > 0.8, f"slice AUROC {auroc:.3f} on held-out phantoms"
     assert np.mean(ratios) > 1.5, f"map in the lesion / map elsewhere: {np.round(ratios, 2)}"
 

@@ -66,7 +66,7 @@ def test_registered_with_the_method_interface():
         method.build_networks({"input_size": 40, "depth": 4})
 
 
-def test_tiny_ganomaly_separates_lesion_slices(bundle):
+def test_tiny_ganomaly_separates_lesion_slices(bundle, margin):
     assert bundle.manifest["scoring"]["map"] == "mgmsd" and bundle.manifest["scoring"]["slice_score"] == "map"
     labels, scores, ratios = [], [], []
     for seed in range(100, 106):
@@ -75,7 +75,8 @@ def test_tiny_ganomaly_separates_lesion_slices(bundle):
         labels.append(mask.any(axis=(1, 2))[result.scored])
         scores.append(result.slice_scores[result.scored])
         ratios.append(result.anomaly_map[mask].mean() / result.anomaly_map[(volume.voxels > 0) & ~mask].mean())
-    auroc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
+    auroc = margin("ganomaly slice AUROC", roc_auc_score(np.concatenate(labels), np.concatenate(scores)), "> 0.8")
+    margin("ganomaly lesion/tissue map ratio", np.mean(ratios), "> 1.5")
     assert auroc > 0.8, f"slice AUROC {auroc:.3f} on held-out phantoms"
     assert np.mean(ratios) > 1.5, f"map in the lesion / map elsewhere: {np.round(ratios, 2)}"
 

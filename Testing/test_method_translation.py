@@ -122,7 +122,7 @@ def test_discriminator_output_shapes():
         assert patches.ndim == 4 and patches.shape[:2] == (3, 1) and 1 < patches.shape[-1] < size
 
 
-def test_tiny_translation_separates_lesion_slices(bundle):
+def test_tiny_translation_separates_lesion_slices(bundle, margin):
     manifest = bundle.manifest
     assert manifest["scoring"]["map"] == "mgmsd" and "abnormal_training_slices" not in manifest["training"]
     labels, scores, ratios = [], [], []
@@ -135,7 +135,8 @@ def test_tiny_translation_separates_lesion_slices(bundle):
         scores.append(result.slice_scores[result.scored])
         residual_map = detect(volume, residual, device="cpu").anomaly_map
         ratios.append(residual_map[mask].mean() / residual_map[(volume.voxels > 0) & ~mask].mean())
-    auroc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
+    auroc = margin("translation slice AUROC", roc_auc_score(np.concatenate(labels), np.concatenate(scores)), "> 0.8")
+    margin("translation lesion/tissue residual ratio", np.mean(ratios), "> 1.5")
     assert auroc > 0.8, f"slice AUROC {auroc:.3f} on held-out phantoms (0.92 when written)"
     assert np.mean(ratios) > 1.5, f"residual in the lesion / elsewhere: {np.round(ratios, 2)} (2.7 on average when written)"
 

@@ -26,6 +26,10 @@ from .volume import Volume
 
 _AXES = {"R": 0, "A": 1, "S": 2}
 
+#: Default mm added beyond two landmarks (the CLI, the library and the Slicer panel all start from it):
+#: a landmark marks an organ's or vertebra's centre, so the region reaches past it.
+ROI_MARGIN_MM = 20.0
+
 
 @dataclass(frozen=True)
 class RegionOfInterest:
@@ -53,7 +57,7 @@ class RegionOfInterest:
         return cls(tuple(np.minimum(a, b)), tuple(np.maximum(a, b)), source)
 
     @classmethod
-    def between(cls, landmarks: Dict[str, Sequence[float]], first: str, second: str, margin_mm: float = 20.0,
+    def between(cls, landmarks: Dict[str, Sequence[float]], first: str, second: str, margin_mm: float = ROI_MARGIN_MM,
                 axes: str = "S") -> RegionOfInterest:
         """The span of two landmarks (RAS points by name) along ``axes`` ("S": a z-range; "RAS": a box), widened by ``margin_mm``."""
         missing = [name for name in (first, second) if name not in landmarks]

@@ -2,13 +2,15 @@
 
 A thin adapter: it copies the input node into an AnomalyDetectLib ``Volume``, runs landmark
 detection and anomaly detection there, and writes the results into the scene
-(``scene_outputs``). AnomalyDetectLib, numpy and torch are imported only inside functions,
-because torch may not be installed in Slicer's Python yet (see ``dependencies``).
+(``scene_outputs``). The parts of AnomalyDetectLib that need torch or SimpleITK are imported
+only inside functions, because torch may not be installed in Slicer's Python yet (see
+``dependencies``); ``AnomalyDetectLib.roi`` needs numpy alone, which Slicer ships.
 """
 
 import logging
 
 import slicer
+from AnomalyDetectLib.roi import ROI_MARGIN_MM
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from . import scene_outputs
@@ -140,7 +142,7 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         )
 
     def process(self, inputVolumeNode, modelPath=None, device="auto", sliceThreshold=None, landmarkModelPath=None, roiBetween=None,
-                roiMargin=10.0, createSegmentation=False, progress=None, shouldCancel=None, showResult=True, inputROINode=None):
+                roiMargin=ROI_MARGIN_MM, createSegmentation=False, progress=None, shouldCancel=None, showResult=True, inputROINode=None):
         """Detect anomalies in ``inputVolumeNode`` and add or update its output nodes.
 
         :param inputVolumeNode: vtkMRMLScalarVolumeNode to analyse (its voxels are not modified;
