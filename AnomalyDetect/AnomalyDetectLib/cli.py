@@ -27,8 +27,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from .defaults import ROI_MARGIN_MM
 from .errors import AnomalyDetectError, OutputError
-from .roi import ROI_MARGIN_MM
 
 SAMPLE_FILE = "TCGA_DU_7304_19930325_flair.nii.gz"
 OVERVIEW_SLICES = 6

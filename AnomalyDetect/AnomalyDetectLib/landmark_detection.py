@@ -33,11 +33,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .bundle import ModelBundle
+from .defaults import ROI_MARGIN_MM
 from .device import resolve_device
 from .errors import AnomalyDetectError, BundleError, Cancelled
 from .patches import centres_ras_to_ijk, extract_planes_25d
 from .preprocess import CTWindow, MRPercentile, normaliser_from_config
-from .roi import ROI_MARGIN_MM, RegionOfInterest
+from .roi import RegionOfInterest
 from .volume import Volume, check_volume
 
 ProgressCallback = Callable[[float, str], None]

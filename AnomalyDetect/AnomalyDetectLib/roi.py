@@ -21,14 +21,11 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from .defaults import ROI_MARGIN_MM
 from .errors import AnomalyDetectError
 from .volume import Volume
 
 _AXES = {"R": 0, "A": 1, "S": 2}
-
-#: Default mm added beyond two landmarks (the CLI, the library and the Slicer panel all start from it):
-#: a landmark marks an organ's or vertebra's centre, so the region reaches past it.
-ROI_MARGIN_MM = 20.0
 
 
 @dataclass(frozen=True)

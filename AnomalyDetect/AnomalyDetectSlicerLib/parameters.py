@@ -14,7 +14,7 @@ annotations`` and no ``X | None`` here (Python 3.9 in older Slicer releases).
 
 from typing import Annotated
 
-from AnomalyDetectLib.roi import ROI_MARGIN_MM
+from AnomalyDetectLib.defaults import ROI_MARGIN_MM
 from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
