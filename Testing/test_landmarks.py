@@ -105,9 +105,7 @@ def test_evaluate_reports_errors_and_warns_about_training_volumes(landmark_model
     assert metrics["patch_top1_accuracy"] >= 0.9
     seen = tmp_path / "seen"
     seen.mkdir()
-    training_folder = load_bundle(landmark_model).manifest["training"]["data"]
-    for name in ("case0.nii.gz", "case0.mrk.json"):
-        (seen / name).write_bytes(open(os.path.join(training_folder, name), "rb").read())
+    _write_case(str(seen), 0)  # the very volume the model trained on (same seed), in another folder
     assert trainer_main(["evaluate", "--model", landmark_model, "--data", str(seen)]) == 0
     assert "1 of these volumes were used to train the model (case0)" in capsys.readouterr().out
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from AnomalyDetectLib.files import atomic_output, json_value
 from AnomalyDetectLib.pipeline import DetectionResult, Detector
 from AnomalyDetectLib.scoring import LevelCalibration
 
@@ -97,20 +98,10 @@ def evaluate(bundle, cases: Sequence[Case], out_json: Optional[str] = None, roc_
     result["model"] = bundle.path
     result["seconds_per_volume"] = float(np.mean([c.result.timings["total"] for c in case_results]))
     if out_json:
-        with open(out_json, "w") as handle:
-            json.dump(result, handle, indent=2, default=_json_default)
+        with atomic_output(out_json) as temporary, open(temporary, "w") as handle:
+            json.dump(result, handle, indent=2, default=json_value)
     if roc_png:
         labels = np.concatenate([c.labels[c.counted] for c in case_results])
         scores = np.concatenate([c.result.slice_scores[c.counted] for c in case_results])
         metric_functions.plot_roc(labels, scores, roc_png, f"{os.path.basename(bundle.path)}: slice ROC")
     return result
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")

@@ -35,15 +35,17 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 from AnomalyDetectLib.bundle import save_bundle
+from AnomalyDetectLib.defaults import PIXEL_QUANTILE, SLICE_QUANTILE
 from AnomalyDetectLib.device import resolve_device
 from AnomalyDetectLib.errors import AnomalyDetectError
+from AnomalyDetectLib.files import atomic_output
 from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.preprocess import CTWindow, MRPercentile
 from AnomalyDetectLib.scoring import DEFAULT_SCORING
 
 from . import distributed
 from .calibrate import calibrate_and_validate
-from .data import discover_cases, load_slices, split_by_patient
+from .data import describe_data, discover_cases, load_slices, split_by_patient
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +70,8 @@ class FitConfig:
     architecture: Dict = field(default_factory=dict)
     training: Dict = field(default_factory=dict)
     scoring: Dict = field(default_factory=dict)
-    slice_quantile: float = 0.95
-    pixel_quantile: float = 0.99
+    slice_quantile: float = SLICE_QUANTILE
+    pixel_quantile: float = PIXEL_QUANTILE
     threads: Optional[int] = None
     quiet: bool = False
 
@@ -191,7 +193,9 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
         "scoring": scoring,
         "thresholds": {},
         "training": {
-            "data": os.path.abspath(config.data),
+            # What the data was, not where it sat: no local path travels with a shared bundle. The patient
+            # lists stay: evaluate's default (held-out patients only) and the benchmarks' test split need them.
+            "data": describe_data(config.data, train_cases + validation_cases + test_cases),
             "training_patients": sorted({c.patient for c in train_cases}),
             "validation_patients": sorted({c.patient for c in validation_cases}),
             "test_patients": sorted({c.patient for c in test_cases}),
@@ -328,9 +332,8 @@ def _save_checkpoint(out: str, networks, trainer, state: Dict, world_size: int =
     payload = {"networks": networks.state_dict(), "trainer": trainer.state_dict(), "step": state["step"],
                "best_loss": state["best_loss"], "best_step": state["best_step"], "best_weights": state["best_weights"] or {},
                "training_seconds": state["training_seconds"], "world_size": world_size}
-    temporary = path + ".partial"
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    with atomic_output(path) as temporary:
+        torch.save(payload, temporary)
 
 
 def _load_checkpoint(out: str, networks, trainer, state: Dict, world_size: int = 1) -> Dict:

@@ -29,6 +29,7 @@ import numpy as np
 
 from .defaults import ROI_MARGIN_MM
 from .errors import AnomalyDetectError, OutputError
+from .files import json_value
 
 SAMPLE_FILE = "TCGA_DU_7304_19930325_flair.nii.gz"
 OVERVIEW_SLICES = 6
@@ -213,7 +214,7 @@ def write_outputs(volume, result, out_dir: str, summary: dict, landmarks=None) -
         write_png(picture, os.path.join(staging, names["overview"]))
         outputs = [os.path.join(out_dir, name) for name in names.values()]
         with open(os.path.join(staging, names["summary"]), "w") as handle:
-            json.dump(dict(summary, outputs=outputs), handle, indent=2, default=_plain)
+            json.dump(dict(summary, outputs=outputs), handle, indent=2, default=json_value)
         for name in names.values():
             os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
     except OSError as error:
@@ -228,11 +229,3 @@ def _overview_slices(result) -> List[int]:
     candidates = np.flatnonzero(result.scored) if result.scored.any() else np.arange(len(result.slice_scores))
     ranked = candidates[np.argsort(-result.slice_scores[candidates], kind="stable")]
     return sorted(int(k) for k in ranked[:OVERVIEW_SLICES])
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")
