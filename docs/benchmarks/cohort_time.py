@@ -23,20 +23,18 @@ import time
 
 import lgg_common  # puts the project on sys.path
 
-COUNT = 30
 
-
-def volumes(data, folder):
+def volumes(data, folder, count):
     if data:
-        paths = sorted(glob.glob(os.path.join(data, "*_flair.nii.gz")))[:COUNT]
-        if len(paths) < COUNT:
-            raise SystemExit(f"{data} holds {len(paths)} *_flair.nii.gz volumes; {COUNT} are needed.")
+        paths = sorted(glob.glob(os.path.join(data, "*_flair.nii.gz")))[:count]
+        if len(paths) < count:
+            raise SystemExit(f"{data} holds {len(paths)} *_flair.nii.gz volumes; {count} are needed.")
         return paths
     from AnomalyDetectLib.phantom import make_head_phantom
     from AnomalyDetectLib.volume import write_volume
 
     paths = []
-    for seed in range(COUNT):
+    for seed in range(count):
         volume, _ = make_head_phantom(seed=seed, shape=(36, 256, 256), lesion=seed % 2 == 1)
         paths.append(os.path.join(folder, f"phantom{seed:02d}_flair.nii.gz"))
         write_volume(volume, paths[-1])
@@ -45,13 +43,14 @@ def volumes(data, folder):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="folder of *_flair.nii.gz volumes (the first 30 are used); default: phantoms")
+    parser.add_argument("--data", help="folder of *_flair.nii.gz volumes (the first --count are used); default: phantoms")
+    parser.add_argument("--count", type=int, default=30, help="volumes (default 30)")
     args = parser.parse_args()
     environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                        PYTHONPATH=os.pathsep.join([os.path.join(lgg_common.ROOT, "AnomalyDetect"), lgg_common.ROOT]))
     command = [sys.executable, "-m", "AnomalyDetectLib", "detect", "--device", "cpu", "--quiet"]
     with tempfile.TemporaryDirectory() as work:
-        paths = volumes(args.data, work)
+        paths = volumes(args.data, work, args.count)
         started = time.perf_counter()
         for index, path in enumerate(paths):
             subprocess.run(command + [path, "--out", os.path.join(work, "single", str(index))], env=environment, check=True,
@@ -73,7 +72,7 @@ def main() -> None:
 
     shape = "LGG FLAIR, 256×256×20–88" if args.data else "phantoms, 256×256×36"
     print(f"{len(paths)} volumes ({shape}), bundled model, CPU, 1 torch thread:")
-    print(f"  30 single runs (a new process each): {single:.2f} s per volume")
+    print(f"  {len(paths)} single runs (a new process each): {single:.2f} s per volume")
     print(f"  one cohort run:                      {cohort:.2f} s per volume (of which {analysis:.2f} s reading, analysing, writing)")
     print(f"  speed-up: {single / cohort:.1f}×")
 
