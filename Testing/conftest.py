@@ -59,6 +59,36 @@ def tiny_bundle_path(trained_bundle_path):
     return trained_bundle_path
 
 
+@pytest.fixture
+def margin(record_property):
+    """``margin(name, value, bound)`` records a statistic a tiny-training test asserts, with its bound as text.
+
+    The end of every run lists them ("margins of the tiny-training tests"), so a CI log on a new torch
+    version shows how far each one is from its bound before it tips over. Returns ``value``.
+    """
+
+    def record(name, value, bound):
+        record_property("margin", (name, float(value), bound))
+        return value
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    rows = []
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", None) != "call":
+                continue
+            rows += [(value, outcome) for key, value in report.user_properties if key == "margin"]
+    if rows:
+        import torch
+
+        terminalreporter.write_sep("-", f"margins of the tiny-training tests (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+        for (name, value, bound), outcome in sorted(rows):
+            terminalreporter.write_line(f"{name}: {value:.3f} (required {bound}){'' if outcome == 'passed' else '  FAILED'}")
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Torch on one thread for a test module (``pytestmark = pytest.mark.usefixtures("one_thread")``).

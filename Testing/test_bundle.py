@@ -189,3 +189,27 @@ def test_header_identifies_format(bundle_file):
     data = open(bundle_file, "rb").read()
     (length,) = struct.unpack("<Q", data[:8])
     assert json.loads(data[8 : 8 + length])["__metadata__"]["format"] == FORMAT
+
+
+def test_the_shipped_bundle_carries_no_local_path():
+    import re
+
+    from AnomalyDetectLib.bundle import default_bundle_path, read_manifest
+
+    strings = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            strings.append(value)
+
+    manifest = read_manifest(default_bundle_path())
+    walk(manifest)
+    assert not [s for s in strings if s.startswith(("/", "~")) or re.match(r"[A-Za-z]:[\\/]", s)], "absolute paths in the bundled manifest"
+    data = manifest["training"]["data"]
+    assert data["name"] == "lgg_flair" and data["volumes"] == 80 and len(data["file_list_sha256"]) == 64

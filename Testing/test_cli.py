@@ -93,3 +93,23 @@ def test_bundled_default_runs_on_the_bundled_sample(tmp_path):
     assert len(rows) - 1 == read_volume(sample_volume_path()).shape[0]
     summary = json.load(open(out / f"{name}_summary.json"))
     assert summary["model"] == os.path.abspath(default_bundle_path())
+
+
+def test_batch_size_and_roi_margin_defaults_have_one_home(phantom_file, trained_bundle_path, tmp_path, monkeypatch):
+    from AnomalyDetectLib import pipeline
+    from AnomalyDetectLib.cli import build_parser
+    from AnomalyDetectLib.defaults import ROI_MARGIN_MM
+    from AnomalyDetectLib.models.anogan.method import AnoGAN
+    from AnomalyDetectLib.roi import RegionOfInterest
+
+    arguments = build_parser().parse_args(["detect"])
+    assert arguments.batch_size is None, "no CLI default overriding a method's own detect batch (AnoGAN: 64)"
+    assert AnoGAN.DETECT_BATCH_SIZE == 64
+    assert arguments.roi_margin == ROI_MARGIN_MM
+    roi = RegionOfInterest.between({"a": (0, 0, 0), "b": (0, 0, 10)}, "a", "b")
+    assert (roi.lower[2], roi.upper[2]) == (-ROI_MARGIN_MM, 10 + ROI_MARGIN_MM)
+    seen = []
+    original = pipeline.Detector.run
+    monkeypatch.setattr(pipeline.Detector, "run", lambda self, *a, **k: seen.append(k.get("batch_size")) or original(self, *a, **k))
+    assert main(["detect", phantom_file, "--model", trained_bundle_path, "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert seen == [None], "the method's DETECT_BATCH_SIZE applies"

@@ -59,13 +59,14 @@ def _snapshot(module):
     return {name: value.clone() for name, value in module.state_dict().items()}
 
 
-def test_search_moves_only_z_and_lowers_the_loss(networks, slices):
+def test_search_moves_only_z_and_lowers_the_loss(networks, slices, margin):
     images = slices[0][::3]
     generator, discriminator = networks["generator"], networks["discriminator"]
     before = _snapshot(networks)
     search = search_latent(generator, discriminator, images, steps=60, learning_rate=0.1, lam=0.1, seed=0)
     history = search.history
     assert history.shape == (61, len(images))
+    margin("anogan search: final/initial mapping loss", history[-1].mean() / history[0].mean(), "< 0.7")
     assert torch.all(history[-1] < history[0]), "every image's mapping loss falls"
     assert history[-1].mean() < 0.7 * history[0].mean()
     assert float(history[30:].mean(1).max()) < float(history[:10].mean(1).min()), "the fall is sustained, not one lucky step"
@@ -135,9 +136,9 @@ def test_bundle_round_trip(bundle, networks, slices, tmp_path):
     assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
 
 
-def test_detect_keeps_the_grid_and_ranks_lesion_slices(bundle):
+def test_detect_keeps_the_grid_and_ranks_lesion_slices(bundle, margin):
     check_detect_keeps_the_input_grid(bundle, shape=(20, 40, 56), ijk_to_ras=OBLIQUE)
-    auroc = held_out_slice_auroc(bundle)
+    auroc = margin("anogan slice AUROC", held_out_slice_auroc(bundle), "> 0.75")
     assert auroc > 0.75, f"slice AUROC {auroc:.3f} on held-out phantoms (AnoGAN score A(x))"
 
 
@@ -178,13 +179,15 @@ def test_encoder_phase_trains_only_the_encoder_and_gan_phase_never_touches_it(sl
         method.make_trainer(method.build_networks(dict(ARCHITECTURE, encoder=True)), {}, "cpu", total_steps=1)
 
 
-def test_encoder_initialised_search_starts_closer_and_needs_fewer_steps(encoder_networks, slices):
+def test_encoder_initialised_search_starts_closer_and_needs_fewer_steps(encoder_networks, slices, margin):
     from AnomalyDetectLib.models.anogan.method import run_search
 
     images = slices[0][::2]
     settings = dict(encoder_networks.latent_search)
     random_start = run_search(encoder_networks, images, dict(settings, mapping_init="random"), steps=10)
     encoder_start = run_search(encoder_networks, images, dict(settings, mapping_init="encoder"), steps=10)
+    margin("anogan encoder start/random start first loss", encoder_start.history[0].mean() / random_start.history[0].mean(), "< 0.8")
+    margin("anogan encoder start/random start loss after 10 steps", encoder_start.loss.mean() / random_start.loss.mean(), "< 1")
     assert encoder_start.history[0].mean() < 0.8 * random_start.history[0].mean(), "E(x) is a better z₁ than a random draw"
     assert encoder_start.loss.mean() < random_start.loss.mean(), "after the same 10 steps, the encoder start is still ahead"
     with pytest.raises(ValueError, match="encoder"):

@@ -78,7 +78,7 @@ def test_phases_split_the_planned_steps_and_freeze_the_gan():
     assert method.make_trainer(networks, {"gan_steps": 3}, "cpu", total_steps=10_000).gan_steps == 3  # for time-budgeted runs
 
 
-def test_encoder_phase_lowered_the_izif_loss_and_was_selected(bundle_path):
+def test_encoder_phase_lowered_the_izif_loss_and_was_selected(bundle_path, margin):
     with open(log_path(bundle_path), newline="") as handle:
         rows = list(csv.DictReader(handle))
     izi = np.array([float(row["loss_izi"]) for row in rows])
@@ -86,18 +86,20 @@ def test_encoder_phase_lowered_the_izif_loss_and_was_selected(bundle_path):
     gan_steps = int(round(0.7 * len(rows)))
     assert encoder_steps[0] == gan_steps and len(encoder_steps) == len(rows) - gan_steps
     first, last = izi[encoder_steps[:4]].mean(), izi[encoder_steps[-16:]].mean()  # at lr 1e-3 E learns within tens of steps
+    margin("fanogan izi_f loss last/first encoder steps", last / first, "< 0.7")
     assert last < 0.7 * first, f"izi_f loss {first:.4f} over the first encoder steps, {last:.4f} over the last"
 
     validation = [float(row["validation_loss"]) for row in rows if row["validation_loss"]]
     assert math.isinf(validation[0]), "GAN-phase validation is +inf"
     finite = [value for value in validation if math.isfinite(value)]
     training = read_manifest(bundle_path)["training"]
+    margin("fanogan best/first finite validation loss", min(finite) / finite[0], "< 0.6")
     assert training["selected_step"] > gan_steps
     assert training["selected_validation_loss"] == pytest.approx(min(finite)) and min(finite) < 0.6 * finite[0]
 
 
-def test_ranks_lesion_slices_of_held_out_phantoms(bundle):
-    auroc = held_out_slice_auroc(bundle)
+def test_ranks_lesion_slices_of_held_out_phantoms(bundle, margin):
+    auroc = margin("fanogan slice AUROC", held_out_slice_auroc(bundle), "> 0.75")
     assert auroc > 0.75, f"slice AUROC {auroc:.3f} on held-out phantoms (f-AnoGAN score, level-calibrated)"
 
 

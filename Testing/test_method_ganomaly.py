@@ -13,20 +13,20 @@ import torch
 from AnomalyDetectLib.bundle import load_bundle
 from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.models.base import RECONSTRUCTION_MAPS
-from AnomalyDetectLib.phantom import make_head_phantom
 from AnomalyDetectLib.pipeline import Detector, detect
 from method_checks import (
     check_analyse_leaves_the_networks_untouched,
     check_detect_keeps_the_input_grid,
     check_networks_match_the_bundle,
+    held_out_phantoms,
     image_scoring_inputs,
 )
 from sklearn.metrics import roc_auc_score
 
 from trainer.fit import FitConfig, fit
 
-# ~20 s on one core. A 16-dimensional code and 60 epochs at lr 2e-3 separate the phantoms'
-# lesion slices for every training seed tried (0, 1, 2); wider or shorter runs were less steady.
+# ~20 s on one core. A 16-dimensional code and 60 epochs at lr 2e-3: held-out slice AUROC 0.86-0.98
+# over training seeds 0-4 (method_checks.held_out_phantoms); wider or shorter runs were less steady.
 ARCHITECTURE = {"base_channels": 8, "depth": 3, "latent_size": 16}
 TRAINING = {"learning_rate": 2e-3}
 EPOCHS = 60
@@ -66,16 +66,16 @@ def test_registered_with_the_method_interface():
         method.build_networks({"input_size": 40, "depth": 4})
 
 
-def test_tiny_ganomaly_separates_lesion_slices(bundle):
+def test_tiny_ganomaly_separates_lesion_slices(bundle, margin):
     assert bundle.manifest["scoring"]["map"] == "mgmsd" and bundle.manifest["scoring"]["slice_score"] == "map"
     labels, scores, ratios = [], [], []
-    for seed in range(100, 106):
-        volume, mask = make_head_phantom(seed=seed, shape=(24, 48, 48), lesion=True)
+    for volume, mask in held_out_phantoms():
         result = detect(volume, bundle, device="cpu")
         labels.append(mask.any(axis=(1, 2))[result.scored])
         scores.append(result.slice_scores[result.scored])
         ratios.append(result.anomaly_map[mask].mean() / result.anomaly_map[(volume.voxels > 0) & ~mask].mean())
-    auroc = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
+    auroc = margin("ganomaly slice AUROC", roc_auc_score(np.concatenate(labels), np.concatenate(scores)), "> 0.8")
+    margin("ganomaly lesion/tissue map ratio", np.mean(ratios), "> 1.5")
     assert auroc > 0.8, f"slice AUROC {auroc:.3f} on held-out phantoms"
     assert np.mean(ratios) > 1.5, f"map in the lesion / map elsewhere: {np.round(ratios, 2)}"
 

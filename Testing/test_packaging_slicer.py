@@ -322,7 +322,7 @@ def test_dependencies_file_imports_only_stdlib_at_file_scope():
     tree = ast.parse(DEPENDENCIES_FILE.read_text(encoding="utf-8"))
     top = {a.name.split(".")[0] for n in tree.body if isinstance(n, ast.Import) for a in n.names}
     top |= {n.module.split(".")[0] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
-    assert top <= {"importlib", "logging"}
+    assert top <= {"importlib", "logging", "re", "sys"}
     ensure = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "ensureDependencies")
     assert len(ensure.args.defaults) == len(ensure.args.args) and not ensure.args.kwonlyargs  # ensureDependencies() -> bool still works
 
@@ -468,3 +468,34 @@ T = int | None
     assert [line for line, _m in python39_problems(future, strict_annotations=True)] == [2, 2, 4]
     ok = "FLAGS = 1 | 2\nif TYPE_CHECKING:\n    from typing import Self\ns = 'abc'.removeprefix('a')\nd: dict[str, int] = {}\n"
     assert python39_problems(ok) == []
+
+
+def _installed(monkeypatch, module, versions):
+    """Pretend these distributions are installed in these versions (the others as they are)."""
+    original = module.importlib.metadata.version
+    monkeypatch.setattr(module.importlib.metadata, "version", lambda name: versions[name] if name in versions else original(name))
+
+
+def test_an_installed_torch_older_than_2_0_counts_as_missing(deps, monkeypatch):
+    slicer, module, state = deps
+    _installed(monkeypatch, module, {"torch": "1.13.1+cu117"})
+    assert module.missingRequirements() == ["torch>=2.0"]
+    monkeypatch.setattr(slicer.app, "_testingEnabled", True)
+    with pytest.raises(module.MissingDependenciesError, match=r"torch>=2\.0"):
+        module.ensureDependencies()
+    _installed(monkeypatch, module, {"torch": "2.0.0", "numpy": "1.21.6"})  # exactly the minimum is enough
+    assert module.missingRequirements() == []
+    _installed(monkeypatch, module, {"numpy": "1.20.3"})
+    assert module.missingRequirements() == ["numpy>=1.21"]
+
+
+def test_an_old_torch_is_upgraded_and_a_restart_is_asked_for(deps, monkeypatch):
+    slicer, module, state = deps
+    versions = {"torch": "1.12.0"}
+    _installed(monkeypatch, module, versions)
+    monkeypatch.setattr(slicer.util, "pip_install", lambda requirements: state.pip.append(requirements) or versions.update(torch="2.3.1"))
+    pytest.importorskip("torch")  # imported in this session: the old version would stay loaded until a restart
+    assert module.ensureDependencies() is False
+    assert "upgrading the installed 1.12.0" in state.asked[0] and state.pip == ["torch>=2.0"]
+    assert len(state.errors) == 1 and "restart Slicer" in state.errors[0]
+    assert module.missingRequirements() == []

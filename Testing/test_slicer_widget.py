@@ -119,7 +119,9 @@ def test_parameter_names_in_the_ui_file_are_fields_of_the_parameter_node(slicer_
     # Every bound widget has a Slicer GUI connector for its field's type (connectGui raises otherwise).
     uiWidget = slicer.util.loadUI(str(UI_FILE))
     wrapper = AnomalyDetectParameterNode(slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScriptedModuleNode"))
-    assert wrapper.connectGui(slicer.util.childWidgetVariables(uiWidget)) == 0
+    ui = slicer.util.childWidgetVariables(uiWidget)
+    mapping = {w.property("SlicerParameterName"): w for w in vars(ui).values() if w.property("SlicerParameterName")}
+    assert set(mapping) == bound and wrapper.connectParametersToGui(mapping) == 0
 
 
 # --- the parameter node --------------------------------------------------------------------------
@@ -132,7 +134,10 @@ def test_parameter_node_is_stored_as_slicer_stores_it(slicer_module, scene):
     node = p.parameterNode
     assert node.IsA("vtkMRMLScriptedModuleNode") and node.GetAttribute("ModuleName") == "AnomalyDetect"
     assert logic.getParameterNode().parameterNode is node  # the module's singleton
-    assert p.device == "auto" and p.useModelThreshold is True and p.roiMargin == 10.0 and p.inputVolume is None
+    from AnomalyDetectLib.defaults import ROI_MARGIN_MM
+
+    # The panel starts from the command line's margin (one home: AnomalyDetectLib.defaults).
+    assert p.device == "auto" and p.useModelThreshold is True and p.roiMargin == ROI_MARGIN_MM == 20.0 and p.inputVolume is None
     volume = _input_node(slicer, module)
     p.inputVolume = volume
     p.useModelThreshold = False
@@ -143,7 +148,7 @@ def test_parameter_node_is_stored_as_slicer_stores_it(slicer_module, scene):
         p.roiMargin = 300.0
     with pytest.raises(ValueError):
         p.device = "gpu"
-    assert p.roiMargin == 10.0 and p.device == "auto"
+    assert p.roiMargin == ROI_MARGIN_MM and p.device == "auto"
 
 
 # --- the widget ----------------------------------------------------------------------------------
@@ -154,7 +159,7 @@ def test_gui_and_parameter_node_stay_in_step(slicer_module, widget):
     ui, p = widget.ui, widget._parameterNode
     assert [ui.deviceComboBox.itemText(i) for i in range(ui.deviceComboBox.count)] == ["auto", "cpu", "cuda", "onnxruntime cpu",
                                                                                        "onnxruntime cuda"]
-    assert (ui.roiMarginSpinBox.minimum, ui.roiMarginSpinBox.maximum, ui.roiMarginSpinBox.value) == (0.0, 200.0, 10.0)
+    assert (ui.roiMarginSpinBox.minimum, ui.roiMarginSpinBox.maximum, ui.roiMarginSpinBox.value) == (0.0, 200.0, 20.0)
 
     # GUI -> parameter node
     ui.deviceComboBox.currentIndex = 1

@@ -96,6 +96,24 @@ def test_fitted_bundle_records_selection_and_thresholds(trained_bundle_path):
     assert os.path.exists(log_path(trained_bundle_path)) and os.path.exists(checkpoint_path(trained_bundle_path))
 
 
+def test_bundles_describe_their_data_without_local_paths(trained_bundle_path, phantom_dataset, tmp_path):
+    import hashlib
+    import shutil
+
+    from trainer.data import describe_data
+
+    manifest = read_manifest(trained_bundle_path)
+    text = json.dumps(manifest)
+    assert os.path.abspath(phantom_dataset) not in text and str(tmp_path.parent) not in text, "no local path in a shared bundle"
+    data = manifest["training"]["data"]
+    assert data["name"] == os.path.basename(phantom_dataset) and data["volumes"] == data["patients"] == 10 and data["files"] == 20
+    listing = "\n".join(sorted(f"case{i:03d}_{kind}.nii.gz" for i in range(10) for kind in ("flair", "mask")))
+    assert data["file_list_sha256"] == hashlib.sha256(listing.encode()).hexdigest()
+    moved = str(tmp_path / "elsewhere" / os.path.basename(phantom_dataset))
+    shutil.copytree(phantom_dataset, moved)
+    assert describe_data(moved, discover_cases(moved)) == data, "the same data gives the same description wherever it sits"
+
+
 def _config(data, out, **changes):
     values = dict(method="skipganomaly", data=data, out=out, input_size=32, epochs=50, batch_size=8, validation_fraction=0.3,
                   seed=3, device="cpu", architecture=dict(TINY_ARCHITECTURE), checkpoint_every=4, quiet=True)

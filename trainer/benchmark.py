@@ -319,13 +319,11 @@ def _number(value) -> Optional[float]:
 
 
 def _write(config: BenchmarkConfig, result: Dict) -> None:
-    from .evaluate import _json_default
+    from AnomalyDetectLib.files import atomic_output, json_value
 
-    for path, text in ((config.out_json, json.dumps(result, indent=2, default=_json_default)), (config.out_markdown, markdown_table(result))):
-        temporary = path + ".partial"
-        with open(temporary, "w") as handle:
+    for path, text in ((config.out_json, json.dumps(result, indent=2, default=json_value)), (config.out_markdown, markdown_table(result))):
+        with atomic_output(path) as temporary, open(temporary, "w") as handle:
             handle.write(text)
-        os.replace(temporary, path)
 
 
 def failed_methods(result: Dict) -> Sequence[str]:

@@ -16,6 +16,7 @@ import json
 import sys
 from typing import List, Optional
 
+from AnomalyDetectLib.defaults import PIXEL_QUANTILE, SLICE_QUANTILE
 from AnomalyDetectLib.errors import AnomalyDetectError
 
 
@@ -71,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--data", required=True, help="the data the bundle was trained on (its validation patients are used)")
     calibrate.add_argument("--out", required=True, help="bundle file to write (may equal --model)")
     calibrate.add_argument("--scoring", type=_json_dict, default={}, help='JSON overrides of scoring, e.g. \'{"map": "mgmsd"}\'')
-    calibrate.add_argument("--slice-quantile", type=float, default=0.95, help="slice threshold: this quantile of normal validation slices")
-    calibrate.add_argument("--pixel-quantile", type=float, default=0.99, help="pixel threshold: this quantile of normal validation pixels")
+    calibrate.add_argument("--slice-quantile", type=float, default=SLICE_QUANTILE,
+                           help=f"slice threshold: this quantile of normal validation slices (default {SLICE_QUANTILE})")
+    calibrate.add_argument("--pixel-quantile", type=float, default=PIXEL_QUANTILE,
+                           help=f"pixel threshold: this quantile of normal validation pixels (default {PIXEL_QUANTILE})")
     calibrate.add_argument("--device", default="auto")
 
     evaluate = commands.add_parser("evaluate", help="slice and pixel metrics of a bundle on labelled data")

@@ -8,6 +8,8 @@ that slice when a mask exists, else the case label (0 when none). Only "counted"
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
@@ -22,8 +24,33 @@ from AnomalyDetectLib.volume import read_volume
 from .cases import SPLITS, Case, DataInventory, discover_cases, discover_data
 from .split import split_by_patient, split_class_counts
 
-__all__ = ["SPLITS", "Case", "DataInventory", "SliceSet", "discover_cases", "discover_data", "load_slices", "read_case",
+__all__ = ["SPLITS", "Case", "DataInventory", "SliceSet", "describe_data", "discover_cases", "discover_data", "load_slices", "read_case",
            "split_by_patient", "split_class_counts"]
+
+def describe_data(data: str, cases: Sequence) -> dict:
+    """What a bundle records about its training data instead of where it was: no absolute path.
+
+    ``name`` is the folder's or manifest's own name, ``files`` the number of image, mask and
+    annotation files used, ``volumes`` and ``patients`` counts, and ``file_list_sha256`` the SHA-256
+    of the sorted file paths relative to the data folder (the CSV's folder for a manifest), one per
+    line: the same data gives the same checksum wherever it sits.
+    """
+    if not data:
+        return {"name": "", "volumes": len(cases), "patients": len({c.patient for c in cases}), "files": 0, "file_list_sha256": ""}
+    root = os.path.abspath(data if os.path.isdir(data) else os.path.dirname(os.path.abspath(data)))
+    files = set()
+    for case in cases:
+        for path in (getattr(case, "image", None), getattr(case, "mask", None), getattr(case, "annotations", None)):
+            if path:
+                files.add(os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/"))
+    listing = "\n".join(sorted(files)).encode("utf-8")
+    return {
+        "name": os.path.basename(os.path.normpath(data)),
+        "volumes": len(cases),
+        "patients": len({c.patient for c in cases}),
+        "files": len(files),
+        "file_list_sha256": hashlib.sha256(listing).hexdigest(),
+    }
 
 
 @dataclass

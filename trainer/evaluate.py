@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from AnomalyDetectLib.errors import AnomalyDetectError
-from AnomalyDetectLib.files import atomic_output
+from AnomalyDetectLib.files import atomic_output, json_value
 from AnomalyDetectLib.pipeline import DetectionResult, Detector
 from AnomalyDetectLib.scoring import LevelCalibration
 
@@ -160,7 +160,7 @@ def evaluate(bundle, cases: Sequence[Case], out_json: Optional[str] = None, roc_
         _check_two_classes(result)
     if out_json:
         with atomic_output(out_json) as temporary, open(temporary, "w") as handle:
-            json.dump(result, handle, indent=2, default=_json_default)
+            json.dump(result, handle, indent=2, default=json_value)
     if roc_png:
         if result.get("image_auroc") is not None and all(c.mask is None for c in case_results):  # image labels only
             labels = np.array([row["label"] for row in result["images"]])
@@ -184,12 +184,3 @@ def _check_two_classes(result: Dict) -> None:
         "Evaluate on data with both (for a bundle's held-out patients: --split validation or test)."
     )
 
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")

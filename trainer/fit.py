@@ -36,14 +36,16 @@ import numpy as np
 import torch
 from AnomalyDetectLib.bundle import save_bundle
 from AnomalyDetectLib.context import SliceContext
+from AnomalyDetectLib.defaults import PIXEL_QUANTILE, SLICE_QUANTILE
 from AnomalyDetectLib.device import resolve_device
 from AnomalyDetectLib.errors import AnomalyDetectError
+from AnomalyDetectLib.files import atomic_output
 from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.scoring import DEFAULT_SCORING
 
 from . import distributed
 from .calibrate import calibrate_and_validate
-from .data import discover_data, load_slices, split_by_patient, split_class_counts
+from .data import describe_data, discover_data, load_slices, split_by_patient, split_class_counts
 from .normalisation import choose_normaliser, normaliser_for
 
 __all__ = ["FitConfig", "fit", "normaliser_for", "augment", "checkpoint_path", "log_path"]
@@ -74,8 +76,8 @@ class FitConfig:
     context_slices: int = 1  # 2.5D context: slices per model input (odd); 1 = 2D
     context_spacing_mm: float = 0.0  # distance between context slices along the slice normal
     normalisation: Dict = field(default_factory=dict)
-    slice_quantile: float = 0.95
-    pixel_quantile: float = 0.99
+    slice_quantile: float = SLICE_QUANTILE
+    pixel_quantile: float = PIXEL_QUANTILE
     threads: Optional[int] = None
     quiet: bool = False
 
@@ -203,7 +205,9 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
         "scoring": scoring,
         "thresholds": {},
         "training": {
-            "data": os.path.abspath(config.data),
+            # What the data was, not where it sat: no local path travels with a shared bundle. The patient
+            # lists stay: evaluate's default (held-out patients only) and the benchmarks' test split need them.
+            "data": describe_data(config.data, train_cases + validation_cases + test_cases),
             "training_patients": sorted({c.patient for c in train_cases}),
             "validation_patients": sorted({c.patient for c in validation_cases}),
             "test_patients": sorted({c.patient for c in test_cases}),
@@ -360,9 +364,8 @@ def _save_checkpoint(out: str, networks, trainer, state: Dict, world_size: int =
     payload = {"networks": networks.state_dict(), "trainer": trainer.state_dict(), "step": state["step"],
                "best_loss": state["best_loss"], "best_step": state["best_step"], "best_weights": state["best_weights"] or {},
                "training_seconds": state["training_seconds"], "world_size": world_size}
-    temporary = path + ".partial"
-    torch.save(payload, temporary)
-    os.replace(temporary, path)
+    with atomic_output(path) as temporary:
+        torch.save(payload, temporary)
 
 
 def _load_checkpoint(out: str, networks, trainer, state: Dict, world_size: int = 1) -> Dict:

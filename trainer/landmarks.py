@@ -46,6 +46,8 @@ from AnomalyDetectLib.landmark_detection import LandmarkDetector, body_grid, lan
 from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.volume import read_volume, volume_name
 
+from .data import describe_data
+
 logger = logging.getLogger(__name__)
 ANNOTATION_SUFFIXES = (".mrk.json", ".fcsv", "_landmarks.csv")
 
@@ -293,7 +295,8 @@ def fit_landmarks(config: LandmarkFitConfig, cases: Optional[Sequence[LandmarkCa
         history.append({"epoch": epoch, "loss": total / len(order), "accuracy": correct / len(order), "patches": len(order)})
         log(f"epoch {epoch + 1}/{config.epochs}: loss {history[-1]['loss']:.4f}, training patch accuracy {history[-1]['accuracy']:.3f}")
     manifest["training"] = {
-        "data": os.path.abspath(config.data) if config.data else "", "volumes": [c.patient for c in cases], "epochs": len(history),
+        # "volumes" (names, no paths) lets evaluate warn about volumes the model was trained on.
+        "data": describe_data(config.data, cases), "volumes": [c.patient for c in cases], "epochs": len(history),
         "history": history[-5:], "seed": config.seed, "device": device, "training_seconds": round(time.perf_counter() - started, 1),
         "sampling": {k: getattr(config, k) for k in ("positives", "positive_radius_mm", "negative_min_mm", "shell_mm", "body_negatives",
                                                       "hard_negatives", "rotation_deg", "scale_jitter", "intensity_jitter", "noise")},

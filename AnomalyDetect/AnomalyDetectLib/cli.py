@@ -9,7 +9,9 @@ Writes, for an input named ``<name>``:
 * ``<name>_summary.json``: volume score, thresholds, flagged slices, timings, model.
 
 All four appear together or not at all. With no INPUT the bundled sample volume is
-analysed with the bundled default model. ``info --model M`` prints a bundle's manifest.
+analysed with the bundled default model. Several INPUTs, a folder of volumes or a CSV manifest
+make a cohort run (:mod:`AnomalyDetectLib.cohort`: one model load, one sub-folder per volume and
+``cohort.csv``). ``info --model M`` prints a bundle's manifest.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from typing import List, Optional
 
 import numpy as np
 
+from .defaults import ROI_MARGIN_MM
 from .errors import AnomalyDetectError, OutputError
+from .files import json_value
 
 SAMPLE_FILE = "TCGA_DU_7304_19930325_flair.nii.gz"
 OVERVIEW_SLICES = 6
@@ -43,23 +47,25 @@ def sample_volume_path() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m AnomalyDetectLib", description="Find anomalies in CT and MR volumes.")
     commands = parser.add_subparsers(dest="command", required=True)
-    detect = commands.add_parser("detect", help="anomaly map and slice scores of one volume")
-    detect.add_argument("input", nargs="?", help="volume file, DICOM folder or 2D image (default: the bundled sample)")
+    detect = commands.add_parser("detect", help="anomaly map and slice scores of one volume or a cohort")
+    detect.add_argument("input", nargs="*", help="volume file, DICOM folder or 2D image (default: the bundled sample); several, "
+                        "a folder of volumes or DICOM series, or a CSV manifest (columns image, optional id) make a cohort run")
     detect.add_argument("--model", help="model bundle (.safetensors; default: the bundled model)")
     detect.add_argument("--out", default="anomalydetect-output", help="output folder (created if missing)")
     detect.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     detect.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
                         help="auto: PyTorch when installed, else onnxruntime on the model's exported ONNX graph")
-    detect.add_argument("--batch-size", type=int, default=16, help="slices per batch (memory vs speed)")
+    detect.add_argument("--batch-size", type=int, help="slices per batch (memory vs speed; default: the method's own, 16 for most)")
     detect.add_argument("--series-uid", help="which DICOM series to read when a folder holds several")
     detect.add_argument("--quiet", action="store_true", help="no progress output")
+    detect.add_argument("--resume", action="store_true", help="cohort run: keep the volumes whose outputs an earlier run completed")
     roi = detect.add_argument_group("region of interest (slices outside are scored 0 and marked skipped)")
     roi.add_argument("--roi-z", nargs=2, type=float, metavar=("LOW", "HIGH"),
                      help="RAS z range in mm (superior positive; the slice table's position_mm runs along the slice normal instead)")
     roi.add_argument("--roi-box", nargs=6, type=float, metavar=("X0", "Y0", "Z0", "X1", "Y1", "Z1"), help="RAS box corners in mm")
     roi.add_argument("--landmark-model", help="landmark bundle: detect landmarks (written to <name>_landmarks.mrk.json)")
     roi.add_argument("--roi-between", nargs=2, metavar=("FIRST", "SECOND"), help="ROI spanning two detected landmarks (needs --landmark-model)")
-    roi.add_argument("--roi-margin", type=float, default=20.0, help="mm added beyond the two landmarks (default 20)")
+    roi.add_argument("--roi-margin", type=float, default=ROI_MARGIN_MM, help=f"mm added beyond the two landmarks (default {ROI_MARGIN_MM:g})")
     info = commands.add_parser("info", help="print a model bundle's manifest")
     info.add_argument("--model", help="model bundle (default: the bundled model)")
     return parser
@@ -73,7 +79,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             print(json.dumps(read_manifest(args.model or default_bundle_path()), indent=2, sort_keys=True))
             return 0
-        summary = run_detect(args)
+        from .cohort import plan_cohort, run_cohort
+
+        cohort = plan_cohort(args.input, args.series_uid, args.out) if args.input else None
+        if cohort is not None:
+            return run_cohort(args, cohort)
+        summary = run_detect(args, input_path=args.input[0] if args.input else None, series_uid=args.series_uid)
     except AnomalyDetectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -81,34 +92,48 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def run_detect(args) -> dict:
+def run_detect(args, input_path=None, series_uid=None, out_dir=None, bundle=None, detector=None, landmark_bundle=None,
+               progress=None) -> dict:
+    """Analyse one volume and write its outputs; returns the summary written.
+
+    A cohort run passes what it loaded once (``bundle``, ``detector``, ``landmark_bundle``), the
+    volume's own ``out_dir`` and its ``progress`` callback; otherwise they come from ``args``.
+    """
     from .bundle import default_bundle_path, describe, load_bundle
-    from .pipeline import detect
+    from .pipeline import Detector
     from .volume import read_volume
 
-    input_path = args.input or sample_volume_path()
-    out_dir = os.path.abspath(args.out)
-    _prepare_output_folder(out_dir)
-    volume = read_volume(input_path, series_uid=args.series_uid)
+    input_path = input_path or sample_volume_path()
+    out_dir = os.path.abspath(out_dir or args.out)
+    prepare_output_folder(out_dir)
+    volume = read_volume(input_path, series_uid=series_uid)
     model_path = args.model or default_bundle_path()
-    bundle = load_bundle(model_path)
+    bundle = bundle or load_bundle(model_path)
+    own_line = progress is None
 
-    def progress(fraction: float, message: str) -> None:
-        if not args.quiet:
-            print(f"\r[{fraction:5.0%}] {message}".ljust(60), end="", file=sys.stderr, flush=True)
+    if own_line:
+        def progress(fraction: float, message: str) -> None:
+            if not args.quiet:
+                print(f"\r[{fraction:5.0%}] {message}".ljust(60), end="", file=sys.stderr, flush=True)
 
-    landmarks, region = _landmarks_and_roi(args, volume, progress)
-    result = detect(volume, bundle, device=args.device, progress=progress, batch_size=args.batch_size, roi=region, backend=args.backend)
-    if not args.quiet:
+    landmarks, region = _landmarks_and_roi(args, volume, progress, landmark_bundle)
+    detector = detector or Detector.from_bundle(bundle, args.device, backend=args.backend)
+    result = detector.run(volume, progress=progress, batch_size=args.batch_size, roi=region)
+    if own_line and not args.quiet:
         print(file=sys.stderr)
+    candidates = np.flatnonzero(result.scored)
+    best = int(candidates[np.argmax(result.slice_scores[candidates])]) if len(candidates) else None
     summary = {
         "input": os.path.abspath(input_path),
+        "series_uid": series_uid,
         "name": volume.name,
         "shape_kji": list(volume.shape),
         "spacing_ijk_mm": list(volume.spacing),
         "model": os.path.abspath(model_path),
         "model_description": describe(bundle.manifest),
         **result.summary(),
+        "max_slice": best,
+        "max_slice_score": None if best is None else float(result.slice_scores[best]),
         "slice_scores_are": "level-calibrated" if bundle.manifest.get("calibration") else "raw",
     }
     if landmarks is not None:
@@ -118,7 +143,7 @@ def run_detect(args) -> dict:
     return summary
 
 
-def _landmarks_and_roi(args, volume, progress):
+def _landmarks_and_roi(args, volume, progress, landmark_bundle=None):
     """(landmark result or None, RegionOfInterest or None) from the ROI options."""
     from .roi import RegionOfInterest
 
@@ -132,7 +157,8 @@ def _landmarks_and_roi(args, volume, progress):
         from .bundle import load_bundle
         from .landmark_detection import landmarks_and_roi
 
-        landmarks, region = landmarks_and_roi(volume, load_bundle(args.landmark_model), args.roi_between, args.roi_margin, args.device,
+        landmark_bundle = landmark_bundle or load_bundle(args.landmark_model)
+        landmarks, region = landmarks_and_roi(volume, landmark_bundle, args.roi_between, args.roi_margin, args.device,
                                               progress, only_between=bool(args.roi_between), backend=getattr(args, "backend", "auto"))
     if args.roi_z:
         return landmarks, RegionOfInterest.z_range(*args.roi_z)
@@ -141,7 +167,7 @@ def _landmarks_and_roi(args, volume, progress):
     return landmarks, region
 
 
-def _prepare_output_folder(out_dir: str) -> None:
+def prepare_output_folder(out_dir: str) -> None:
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
@@ -190,7 +216,7 @@ def write_outputs(volume, result, out_dir: str, summary: dict, landmarks=None) -
         write_png(picture, os.path.join(staging, names["overview"]))
         outputs = [os.path.join(out_dir, name) for name in names.values()]
         with open(os.path.join(staging, names["summary"]), "w") as handle:
-            json.dump(dict(summary, outputs=outputs), handle, indent=2, default=_plain)
+            json.dump(dict(summary, outputs=outputs), handle, indent=2, default=json_value)
         for name in names.values():
             os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
     except OSError as error:
@@ -205,11 +231,3 @@ def _overview_slices(result) -> List[int]:
     candidates = np.flatnonzero(result.scored) if result.scored.any() else np.arange(len(result.slice_scores))
     ranked = candidates[np.argsort(-result.slice_scores[candidates], kind="stable")]
     return sorted(int(k) for k in ranked[:OVERVIEW_SLICES])
-
-
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")

@@ -1,9 +1,9 @@
-"""Writing a file whole or not at all.
+"""Writing a file whole or not at all, and JSON of numpy values.
 
-Every writer of the package (bundles, landmark files, PNG pictures, ROC plots) writes into a
-temporary file beside the target and renames it into place only when writing succeeded, so a
-failure (full disk, read-only folder, a writer's own error) never leaves a half-written file or
-replaces a good one.
+Every writer of the package and the trainer (bundles, landmark files, PNG pictures, ROC plots,
+checkpoints, metric and benchmark reports, cohort tables) writes into a temporary file beside the
+target and renames it into place only when writing succeeded, so a failure (full disk, read-only
+folder, a writer's own error) never leaves a half-written file or replaces a good one.
 """
 
 from __future__ import annotations
@@ -39,6 +39,17 @@ def atomic_output(path, suffix: str = "") -> Iterator[str]:
     except BaseException:
         _remove(temporary)
         raise
+
+
+def json_value(value):
+    """``json.dump(..., default=json_value)``: numpy scalars as Python numbers, arrays as (nested) lists."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
 def _remove(temporary: str) -> None:

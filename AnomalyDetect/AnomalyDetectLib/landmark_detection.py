@@ -34,6 +34,7 @@ import numpy as np
 
 from .backends import as_runner, method_traits, open_runner
 from .bundle import ModelBundle
+from .defaults import ROI_MARGIN_MM
 from .errors import AnomalyDetectError, BundleError, Cancelled
 from .patches import centres_ras_to_ijk, extract_planes_25d
 from .preprocess import CTWindow, MRPercentile, normaliser_from_config
@@ -213,7 +214,7 @@ def _cube(half: int, step: float) -> np.ndarray:
     return np.stack(np.meshgrid(*[np.arange(-half, half + 1) * step] * 3, indexing="ij"), -1).reshape(-1, 3)
 
 
-def landmarks_and_roi(volume: Volume, landmark_bundle: ModelBundle, between: Optional[Sequence[str]] = None, margin_mm: float = 20.0,
+def landmarks_and_roi(volume: Volume, landmark_bundle: ModelBundle, between: Optional[Sequence[str]] = None, margin_mm: float = ROI_MARGIN_MM,
                       device: str = "auto", progress: Optional[ProgressCallback] = None, should_cancel: Optional[Callable[[], bool]] = None,
                       only_between: bool = False, backend: str = "auto") -> Tuple[LandmarkResult, Optional[RegionOfInterest]]:
     """Landmarks of ``volume`` and, when ``between`` names two of them, the region spanning them (z-range plus margin).

@@ -21,6 +21,7 @@ from typing import Dict, Sequence
 
 import numpy as np
 
+from .defaults import ROI_MARGIN_MM
 from .errors import AnomalyDetectError
 from .volume import Volume
 
@@ -53,7 +54,7 @@ class RegionOfInterest:
         return cls(tuple(np.minimum(a, b)), tuple(np.maximum(a, b)), source)
 
     @classmethod
-    def between(cls, landmarks: Dict[str, Sequence[float]], first: str, second: str, margin_mm: float = 20.0,
+    def between(cls, landmarks: Dict[str, Sequence[float]], first: str, second: str, margin_mm: float = ROI_MARGIN_MM,
                 axes: str = "S") -> RegionOfInterest:
         """The span of two landmarks (RAS points by name) along ``axes`` ("S": a z-range; "RAS": a box), widened by ``margin_mm``."""
         missing = [name for name in (first, second) if name not in landmarks]

@@ -12,8 +12,9 @@ it), or a model needs it (no exported ONNX graph, or AnoGAN's latent search); ot
 onnxruntime (tens of MB instead of PyTorch's hundreds to thousands) runs the ONNX graph
 stored in the bundle. Training always needs torch and is done outside Slicer.
 
-It finds what is missing with ``importlib.util.find_spec`` (nothing is imported here),
-asks once, naming every package it would install, and then installs:
+It finds what is missing with ``importlib.util.find_spec`` and what is too old with
+``importlib.metadata.version`` (nothing is imported here; an installed torch 1.x, say, counts
+as missing and is upgraded), asks once, naming every package it would install, and then installs:
 
 * torch through the PyTorch extension (``PyTorchUtils``, a dependency of this extension)
   when it is installed, since it picks a build that fits the GPU driver; otherwise with
@@ -31,8 +32,11 @@ of AnomalyDetectLib and the version ranges against pyproject.toml.
 """
 
 import importlib
+import importlib.metadata
 import importlib.util
 import logging
+import re
+import sys
 
 #: (import name, pip requirement) of every third-party package AnomalyDetectLib imports.
 #: Version ranges are those of pyproject.toml (onnxruntime: its "onnx" extra). A run needs
@@ -49,12 +53,12 @@ REQUESTER = "AnomalyDetect"
 
 
 class MissingDependenciesError(RuntimeError):
-    """Packages are missing and nobody can be asked to install them (testing mode, no GUI)."""
+    """Packages are missing or too old and nobody can be asked to install them (testing mode, no GUI)."""
 
     def __init__(self, requirements):
         self.requirements = list(requirements)
         super().__init__(
-            "AnomalyDetect needs Python packages that are not installed in Slicer's Python: "
+            "AnomalyDetect needs Python packages that are not installed (or too old) in Slicer's Python: "
             + ", ".join(self.requirements)
             + ". Install them from the Python console, for example: slicer.util.pip_install("
             + repr(" ".join(self.requirements))
@@ -96,10 +100,38 @@ def requiredPackages(modelPaths=(None,), backend="auto"):
     return [name for name, _requirement in REQUIREMENTS if name not in ("torch", "onnxruntime") or name == engine]
 
 
+def _versionTuple(text):
+    """(2, 1, 0) from '2.1.0+cu118' or '2.1': the leading release numbers (pre/post/local parts dropped)."""
+    match = re.match(r"\s*(\d+(?:\.\d+)*)", text or "")
+    return tuple(int(part) for part in match.group(1).split(".")) if match else ()
+
+
+def installedVersion(name):
+    """The installed distribution's version string (e.g. '2.1.0+cu118'), or None when its metadata is missing."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _tooOld(name, requirement):
+    """True when ``name`` is installed in a version below the requirement's minimum (``>=``)."""
+    minimum = requirement[len(name):].strip()
+    if not minimum.startswith(">="):
+        return False
+    installed = installedVersion(name)
+    if installed is None:  # importable but without metadata (e.g. a source checkout on sys.path): trust it
+        return False
+    wanted, have = _versionTuple(minimum[2:]), _versionTuple(installed)
+    width = max(len(wanted), len(have))
+    return have + (0,) * (width - len(have)) < wanted + (0,) * (width - len(wanted))
+
+
 def _missing(modelPaths=(None,), backend="auto"):
     """(import name, requirement) of the needed packages that cannot be found; nothing is imported."""
     needed = requiredPackages(modelPaths, backend)
-    return [(name, requirement) for name, requirement in REQUIREMENTS if name in needed and not _found(name)]
+    return [(name, requirement) for name, requirement in REQUIREMENTS
+            if name in needed and (not _found(name) or _tooOld(name, requirement))]
 
 
 def missingRequirements(modelPaths=(None,), backend="auto"):
@@ -140,10 +172,12 @@ def _canAsk(slicer):
 def _confirmationText(missing, pyTorchUtils):
     lines = []
     for name, requirement in missing:
+        installed = installedVersion(name) if importlib.util.find_spec(name) is not None else None
+        upgrade = f" (upgrading the installed {installed})" if installed else ""
         if name == "torch" and pyTorchUtils is not None:
-            lines.append(f"  {requirement} (through the PyTorch extension, which also installs torchvision)")
+            lines.append(f"  {requirement}{upgrade} (through the PyTorch extension, which also installs torchvision)")
         else:
-            lines.append(f"  {requirement}")
+            lines.append(f"  {requirement}{upgrade}")
     return (
         "AnomalyDetect needs these Python packages, which are not installed in Slicer's Python:\n\n"
         + "\n".join(lines)
@@ -190,6 +224,7 @@ def ensureDependencies(modelPaths=(None,), backend="auto"):
 
     if not _canAsk(slicer):
         raise MissingDependenciesError(requirements)
+    upgrading = [name for name, _requirement in missing if importlib.util.find_spec(name) is not None]
     torchRequirement = dict(missing).get("torch")
     pyTorchUtils = _pyTorchUtils() if torchRequirement else None
     if not slicer.util.confirmOkCancelDisplay(_confirmationText(missing, pyTorchUtils), windowTitle="AnomalyDetect: install Python packages"):
@@ -211,5 +246,9 @@ def ensureDependencies(modelPaths=(None,), backend="auto"):
         slicer.util.errorDisplay(
             "These Python packages are still not available: " + ", ".join(stillMissing) + ". Restart Slicer and try again."
         )
+        return False
+    upgradedInUse = [name for name in upgrading if name in sys.modules]
+    if upgradedInUse:  # the old version stays imported in this session
+        slicer.util.errorDisplay(", ".join(upgradedInUse) + " were upgraded; restart Slicer to use the new version.")
         return False
     return True

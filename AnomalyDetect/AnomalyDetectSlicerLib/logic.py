@@ -2,13 +2,16 @@
 
 A thin adapter: it copies the input node into an AnomalyDetectLib ``Volume``, runs landmark
 detection and anomaly detection there, and writes the results into the scene
-(``scene_outputs``). AnomalyDetectLib, numpy and torch are imported only inside functions,
-because torch may not be installed in Slicer's Python yet (see ``dependencies``).
+(``scene_outputs``). The parts of AnomalyDetectLib that need torch or SimpleITK are imported
+only inside functions, because torch may not be installed in Slicer's Python yet (see
+``dependencies``); ``AnomalyDetectLib.defaults`` imports nothing.
 """
 
 import logging
 
 import slicer
+from AnomalyDetectLib.defaults import ROI_MARGIN_MM
+from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from . import scene_outputs
@@ -68,13 +71,30 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
 
         return AnomalyDetectParameterNode(super().getParameterNode())
 
-    @staticmethod
-    def torchAvailable():
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            return False
-        return True
+    #: Volume classes derived from vtkMRMLScalarVolumeNode that hold no single-channel CT or MR image,
+    #: with what to tell the user (diffusion-weighted and diffusion-tensor volumes derive from these two).
+    NOT_IMAGE_VOLUMES = (
+        ("vtkMRMLLabelMapVolumeNode", "a label map"),
+        ("vtkMRMLVectorVolumeNode", "a vector (multi-component, e.g. colour) volume"),
+        ("vtkMRMLTensorVolumeNode", "a tensor or diffusion volume"),
+    )
+
+    @classmethod
+    def notImageVolumeReason(cls, volumeNode):
+        """What ``volumeNode`` is when it is not a plain scalar image the models can analyse, else None."""
+        for className, description in cls.NOT_IMAGE_VOLUMES:
+            if volumeNode.IsA(className):
+                return description
+        return None
+
+    @classmethod
+    def firstImageVolumeNode(cls):
+        """The first plain scalar volume of the scene (no label map, vector, tensor or diffusion volume), or None."""
+        for index in range(slicer.mrmlScene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode")):
+            node = slicer.mrmlScene.GetNthNodeByClass(index, "vtkMRMLScalarVolumeNode")
+            if cls.notImageVolumeReason(node) is None:
+                return node
+        return None
 
     @staticmethod
     def defaultModelPath():
@@ -140,7 +160,7 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         )
 
     def process(self, inputVolumeNode, modelPath=None, device="auto", sliceThreshold=None, landmarkModelPath=None, roiBetween=None,
-                roiMargin=10.0, createSegmentation=False, progress=None, shouldCancel=None, showResult=True, inputROINode=None,
+                roiMargin=ROI_MARGIN_MM, createSegmentation=False, progress=None, shouldCancel=None, showResult=True, inputROINode=None,
                 backend="auto"):
         """Detect anomalies in ``inputVolumeNode`` and add or update its output nodes.
 
@@ -175,9 +195,12 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         from AnomalyDetectLib.pipeline import Detector
 
         if inputVolumeNode is None or not inputVolumeNode.IsA("vtkMRMLScalarVolumeNode") or inputVolumeNode.GetImageData() is None:
-            raise AnomalyDetectError("Select an input scalar volume that holds image data.")
-        if inputVolumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
-            raise AnomalyDetectError(f"'{inputVolumeNode.GetName()}' is a label map; select a CT or MR image volume.")
+            raise AnomalyDetectError(_("Select an input scalar volume that holds image data."))
+        # IsA("vtkMRMLScalarVolumeNode") also holds for these subclasses.
+        reason = self.notImageVolumeReason(inputVolumeNode)
+        if reason is not None:
+            raise AnomalyDetectError(_("'{name}' is {kind}; select a single-channel CT or MR image volume.").format(
+                name=inputVolumeNode.GetName(), kind=reason))
         if roiBetween and not landmarkModelPath:
             raise AnomalyDetectError("A region between two landmarks needs a landmark model to find them.")
         if roiBetween and inputROINode is not None:

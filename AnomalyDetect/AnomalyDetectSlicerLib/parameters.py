@@ -14,6 +14,7 @@ annotations`` and no ``X | None`` here (Python 3.9 in older Slicer releases).
 
 from typing import Annotated
 
+from AnomalyDetectLib.defaults import ROI_MARGIN_MM
 from slicer import vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
@@ -50,6 +51,6 @@ class AnomalyDetectParameterNode:
     landmarkModelPath: str = ""
     roiStart: str = ""
     roiEnd: str = ""
-    roiMargin: Annotated[float, WithinRange(0.0, 200.0)] = 10.0
+    roiMargin: Annotated[float, WithinRange(0.0, 200.0)] = ROI_MARGIN_MM
     inputROI: vtkMRMLMarkupsROINode
     createSegmentation: bool = False

@@ -78,12 +78,8 @@ class OutputWriter:
 
 
 def removeNode(node):
-    if node.IsA("vtkMRMLDisplayableNode"):
-        # Collected first: removing one display node drops its reference and shifts the others' indices.
-        displayNodes = [node.GetNthDisplayNode(index) for index in range(node.GetNumberOfDisplayNodes())]
-        for displayNode in displayNodes:
-            if displayNode is not None:
-                slicer.mrmlScene.RemoveNode(displayNode)
+    """Remove an output node. Its display (and storage) nodes go with it: Slicer's Data module logic
+    removes those no other node references when a node is removed, so they are not removed here."""
     slicer.mrmlScene.RemoveNode(node)
 
 

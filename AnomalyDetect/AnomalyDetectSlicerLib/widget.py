@@ -1,17 +1,23 @@
 """GUI of the AnomalyDetect module, laid out in Resources/UI/AnomalyDetect.ui (structure of Slicer's scripted module template)."""
 
+import importlib
 import logging
+import sys
 import traceback
 
 import slicer
 import vtk
+from slicer.i18n import tr as _
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
 from .logic import AnomalyDetectLogic
 
 #: Text of the first entry of the two landmark combo boxes (no region: the whole volume).
-WHOLE_VOLUME = "(whole volume)"
+WHOLE_VOLUME = _("(whole volume)")
+
+#: AnomalyDetectSlicerLib's modules in the order a reload must run them (each after those it imports).
+LIB_MODULES = ("scene_outputs", "parameters", "dependencies", "logic", "self_test", "widget")
 
 
 class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -85,6 +91,22 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # Make sure parameter node is initialized (needed for module reload)
         self.initializeParameterNode()
 
+    def onReload(self):
+        """Developer mode's *Reload*: reload AnomalyDetectSlicerLib's modules, then the module file.
+
+        Slicer re-executes only AnomalyDetect.py, whose ``from AnomalyDetectSlicerLib import ...``
+        would otherwise get the cached modules: edits to the widget, logic or self-test would not be
+        seen (Slicer's WebServer module reloads its WebServerLib the same way). AnomalyDetectLib is
+        not reloaded: its classes (errors, results) are shared with objects already in the scene.
+        """
+        for name in LIB_MODULES:
+            module = sys.modules.get(f"AnomalyDetectSlicerLib.{name}")
+            if module is not None:
+                importlib.reload(module)
+        if "AnomalyDetectSlicerLib" in sys.modules:
+            importlib.reload(sys.modules["AnomalyDetectSlicerLib"])
+        ScriptedLoadableModuleWidget.onReload(self)
+
     def cleanup(self):
         """Called when the application closes and the module widget is destroyed."""
         self._cancelRequested = True
@@ -119,9 +141,11 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # so that when the scene is saved and reloaded, these settings are restored.
         self.setParameterNode(self.logic.getParameterNode())
 
-        # Select default input nodes if nothing is selected yet to save a few clicks for the user
+        # Select default input nodes if nothing is selected yet to save a few clicks for the user.
+        # GetFirstNodeByClass would also return label maps, vector and tensor volumes (they derive from
+        # vtkMRMLScalarVolumeNode), which the input selector does not list (showChildNodeTypes false).
         if not self._parameterNode.inputVolume:
-            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            firstVolumeNode = AnomalyDetectLogic.firstImageVolumeNode()
             if firstVolumeNode:
                 self._parameterNode.inputVolume = firstVolumeNode
 
@@ -131,15 +155,28 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         """
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
+        # A new parameter node (after Close Scene, or another scene's) holds none of what was derived
+        # from the old one: the model card and the calibrated threshold are written to it afresh.
+        self._describedModelPath = None
+        self._landmarkNamesPath = None
         if self._parameterNode:
-            # Note: in the .ui file, a Qt dynamic property called "SlicerParameterName" is set on each
-            # GUI widget that is connected to a parameter node property.
-            # ui element that needs connection.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            # connectParametersToGui, not connectGui: Slicer 5.8's connectGui returns None instead of
+            # the tag, so disconnectGui could not undo it and each enter/close would add connectors.
+            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(self._parameterWidgets())
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
             self._onParameterNodeModified()
+
+    def _parameterWidgets(self):
+        """{parameter name: widget} of the widgets whose "SlicerParameterName" property names a parameter (the .ui sets it)."""
+        widgets = {}
+        for widget in vars(self.ui).values():
+            name = widget.property("SlicerParameterName")
+            if name:
+                widgets[name] = widget
+        return widgets
 
     def _onParameterNodeModified(self, caller=None, event=None):
         self._updateGUIFromParameterNode()
@@ -189,7 +226,7 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.modelInfoLabel.text = AnomalyDetectLogic.describeModel(modelPath or None)
             calibrated = AnomalyDetectLogic.modelThresholds(modelPath or None)["slice"]
         except Exception as error:  # a missing or foreign file, or torch/numpy not installed yet
-            self.ui.modelInfoLabel.text = f"Cannot read the model: {error}"
+            self.ui.modelInfoLabel.text = _("Cannot read the model: {error}").format(error=error)
             return
         if self._parameterNode.useModelThreshold:
             self._parameterNode.threshold = calibrated
@@ -213,8 +250,8 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _checkCanApply(self, caller=None, event=None):
         hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
         self.ui.applyButton.enabled = hasInput and not self._running
-        self.ui.applyButton.toolTip = ("Compute the anomaly map, slice scores and plot of the input volume." if hasInput
-                                       else "Select an input volume.")
+        self.ui.applyButton.toolTip = (_("Compute the anomaly map, slice scores and plot of the input volume.") if hasInput
+                                       else _("Select an input volume."))
         self.ui.cancelButton.enabled = self._running
 
     def _processArguments(self):
@@ -252,7 +289,7 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._running = True
         self._checkCanApply()
         self.ui.progressBar.value = 0
-        self.ui.resultLabel.text = "Starting..."
+        self.ui.resultLabel.text = _("Starting...")
         self._showFlaggedSlices(None, [])
         try:
             outputs = self.logic.process(inputVolumeNode, progress=self.onProgress, shouldCancel=lambda: self._cancelRequested,
@@ -272,7 +309,7 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onCancelButton(self):
         self._cancelRequested = True
-        self.ui.resultLabel.text = "Cancelling after the current batch of slices..."
+        self.ui.resultLabel.text = _("Cancelling after the current batch of slices...")
 
     def onProgress(self, fraction, message):
         self.ui.progressBar.value = int(round(100 * max(0.0, min(1.0, fraction))))
@@ -288,8 +325,10 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._flaggedSlices = [int(k) for k in flaggedSlices]
         self.ui.flaggedSlicesListWidget.clear()
         for k in self._flaggedSlices:
-            scoreText = f": score {float(sliceScores[k]):.3g}" if sliceScores is not None else ""
-            self.ui.flaggedSlicesListWidget.addItem(f"Slice {k}{scoreText}")
+            if sliceScores is not None:
+                self.ui.flaggedSlicesListWidget.addItem(_("Slice {slice}: score {score}").format(slice=k, score=f"{float(sliceScores[k]):.3g}"))
+            else:
+                self.ui.flaggedSlicesListWidget.addItem(_("Slice {slice}").format(slice=k))
 
     def onFlaggedSliceClicked(self, item):
         row = self.ui.flaggedSlicesListWidget.row(item)
@@ -304,14 +343,14 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from AnomalyDetectLib.errors import AnomalyDetectError, Cancelled
 
         if isinstance(error, Cancelled):
-            self.ui.resultLabel.text = "Cancelled; no results were added."
+            self.ui.resultLabel.text = _("Cancelled; no results were added.")
             return
         if isinstance(error, AnomalyDetectError):
             message = str(error)  # written for people; shown unchanged
         else:
             logging.error(traceback.format_exc())
-            message = f"Anomaly detection failed: {error}"
-        self.ui.resultLabel.text = "Failed; see the error message."
+            message = _("Anomaly detection failed: {error}").format(error=error)
+        self.ui.resultLabel.text = _("Failed; see the error message.")
         slicer.util.errorDisplay(message)
         if slicer.app.testingEnabled():
             raise error

@@ -99,6 +99,11 @@ class ScriptedLoadableModuleWidget:
     def cleanup(self):
         pass
 
+    @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: ScriptedLoadableModuleWidget.onReload(self)")
+    def onReload(self):
+        # Slicer first prints a separator naming the module.
+        slicer.util.reloadScriptedModule(self.moduleName)
+
     @_mirrors("Base/Python/slicer/ScriptedLoadableModule.py: ScriptedLoadableModuleWidget.setup(self)")
     def setup(self):
         # Slicer: self.setupDeveloperSection(), which does nothing without developer mode (off here).

@@ -30,6 +30,8 @@ from ._mrml_markups import (  # noqa: F401
     vtkMRMLMarkupsROINode,
 )
 from ._mrml_nodes import (  # noqa: F401
+    vtkMRMLDiffusionTensorVolumeNode,
+    vtkMRMLDiffusionWeightedVolumeNode,
     vtkMRMLDisplayableNode,
     vtkMRMLLabelMapVolumeNode,
     vtkMRMLLinearTransformNode,
@@ -37,8 +39,10 @@ from ._mrml_nodes import (  # noqa: F401
     vtkMRMLScalarVolumeNode,
     vtkMRMLStorableNode,
     vtkMRMLTableNode,
+    vtkMRMLTensorVolumeNode,
     vtkMRMLTransformableNode,
     vtkMRMLTransformNode,
+    vtkMRMLVectorVolumeNode,
     vtkMRMLVolumeNode,
 )
 from ._mrml_plots import vtkMRMLPlotChartNode, vtkMRMLPlotSeriesNode  # noqa: F401
@@ -63,6 +67,36 @@ class qSlicerApplication:
 
         self._temporaryPath = tempfile.gettempdir()
         self._testingEnabled = True
+        #: (major, minor) of the Slicer release the stand-in behaves as: 5.8, the oldest release the
+        #: extension supports (where ``connectGui`` returns None; tests may set (5, 10)).
+        self._version = (5, 8)
+        #: {(context, source text): translation}: empty = English, as Slicer without a language pack.
+        self._translations = {}
+        self._connections = {}
+
+    @property
+    @_mirrors("Base/QTCore/qSlicerCoreApplication.h: Q_PROPERTY(int majorVersion READ majorVersion CONSTANT)")
+    def majorVersion(self):
+        return self._version[0]
+
+    @property
+    @_mirrors("Base/QTCore/qSlicerCoreApplication.h: Q_PROPERTY(int minorVersion READ minorVersion CONSTANT)")
+    def minorVersion(self):
+        return self._version[1]
+
+    @_mirrors("Qt: QCoreApplication::translate(const char* context, const char* sourceText) (Base/Python/slicer/i18n.py calls app.translate)")
+    def translate(self, context, text):
+        return self._translations.get((context, text), text)
+
+    @_mirrors("Qt: QObject::connect(signal, slot) through PythonQt, on slicer.app (Base/QTGUI/qSlicerApplication.h: void startupCompleted())")
+    def connect(self, signal, slot):
+        self._connections.setdefault(signal, []).append(slot)
+        return True
+
+    def _emit(self, signal, *arguments):
+        """Stand-in only (what the application does when it emits ``signal``): call its connected slots."""
+        for slot in list(self._connections.get(signal, [])):
+            slot(*arguments)
 
     @_mirrors(
         "Base/QTCore/qSlicerBaseQTCorePythonQtDecorators.h: void processEvents(qSlicerCoreApplication* app) "
@@ -92,6 +126,7 @@ mrmlScene = vtkMRMLScene()
 
 from . import (  # noqa: E402, F401  (ScriptedLoadableModule needs slicer.util; both import slicer, qt, ctk)
     ScriptedLoadableModule,
+    i18n,
     parameterNodeWrapper,
 )
 

@@ -298,6 +298,47 @@ class vtkMRMLLabelMapVolumeNode(vtkMRMLScalarVolumeNode):
         pass
 
 @_register
+@mirrors("Libs/MRML/Core/vtkMRMLVectorVolumeNode.h (class vtkMRMLVectorVolumeNode : public vtkMRMLScalarVolumeNode)")
+class vtkMRMLVectorVolumeNode(vtkMRMLScalarVolumeNode):
+    # Its display node (vtkMRMLVectorVolumeDisplayNode) and multi-component image data are not modelled.
+    @mirrors("Libs/MRML/Core/vtkMRMLVectorVolumeNode.h: GetNodeTagName() returns \"VectorVolume\"")
+    def GetNodeTagName(self):
+        return "VectorVolume"
+
+    @mirrors("Libs/MRML/Core/vtkMRMLVectorVolumeNode.h: void CreateDefaultDisplayNodes() override (not modelled)")
+    def CreateDefaultDisplayNodes(self):
+        pass
+
+
+@_register
+@mirrors("Libs/MRML/Core/vtkMRMLTensorVolumeNode.h (class vtkMRMLTensorVolumeNode : public vtkMRMLScalarVolumeNode)")
+class vtkMRMLTensorVolumeNode(vtkMRMLScalarVolumeNode):
+    @mirrors("Libs/MRML/Core/vtkMRMLTensorVolumeNode.h: GetNodeTagName() returns \"TensorVolume\"")
+    def GetNodeTagName(self):
+        return "TensorVolume"
+
+    @mirrors("Libs/MRML/Core/vtkMRMLTensorVolumeNode.h: CreateDefaultDisplayNodes (not modelled)")
+    def CreateDefaultDisplayNodes(self):
+        pass
+
+
+@_register
+@mirrors("Libs/MRML/Core/vtkMRMLDiffusionWeightedVolumeNode.h (class vtkMRMLDiffusionWeightedVolumeNode : public vtkMRMLTensorVolumeNode)")
+class vtkMRMLDiffusionWeightedVolumeNode(vtkMRMLTensorVolumeNode):
+    @mirrors("Libs/MRML/Core/vtkMRMLDiffusionWeightedVolumeNode.h: GetNodeTagName() returns \"DiffusionWeightedVolume\"")
+    def GetNodeTagName(self):
+        return "DiffusionWeightedVolume"
+
+
+@_register
+@mirrors("Libs/MRML/Core/vtkMRMLDiffusionTensorVolumeNode.h (class vtkMRMLDiffusionTensorVolumeNode : public vtkMRMLTensorVolumeNode)")
+class vtkMRMLDiffusionTensorVolumeNode(vtkMRMLTensorVolumeNode):
+    @mirrors("Libs/MRML/Core/vtkMRMLDiffusionTensorVolumeNode.h: GetNodeTagName() returns \"DiffusionTensorVolume\"")
+    def GetNodeTagName(self):
+        return "DiffusionTensorVolume"
+
+
+@_register
 @mirrors("Libs/MRML/Core/vtkMRMLTableNode.h (class vtkMRMLTableNode : public vtkMRMLStorableNode)")
 class vtkMRMLTableNode(vtkMRMLStorableNode):
     def __init__(self):

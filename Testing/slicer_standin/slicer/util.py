@@ -68,6 +68,24 @@ def addVolumeFromArray(narray, ijkToRAS=None, name=None, nodeClassName=None):
     return volumeNode
 
 
+@_mirrors("Base/Python/slicer/util.py: def loadVolume(filename, properties={}, returnNode=False)")
+def loadVolume(filename, properties={}, returnNode=False):  # noqa: B006 - Slicer's signature
+    """Reads the file with SimpleITK (Slicer: its volumes IO plugin) into a scalar volume node; "name" names it."""
+    import os
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(filename))
+    direction = np.array(image.GetDirection(), dtype=float).reshape(3, 3)
+    ijkToRAS = np.eye(4)
+    ijkToRAS[:3, :3] = np.diag([-1.0, -1.0, 1.0]) @ direction @ np.diag(image.GetSpacing())  # LPS -> RAS
+    ijkToRAS[:3, 3] = np.array(image.GetOrigin()) * [-1.0, -1.0, 1.0]
+    name = properties.get("name") or os.path.basename(str(filename)).split(".")[0]
+    node = addVolumeFromArray(sitk.GetArrayFromImage(image), ijkToRAS=ijkToRAS, name=name)
+    return (True, node) if returnNode else node
+
+
 @_mirrors("Base/Python/slicer/util.py: def arrayFromVTKMatrix(vmatrix)")
 def arrayFromVTKMatrix(vmatrix):
     if isinstance(vmatrix, vtk.vtkMatrix4x4):
@@ -316,6 +334,40 @@ def modulePath(moduleName):
     import slicer
 
     return getattr(slicer.modules, moduleName.lower()).path  # Slicer: eval("slicer.modules.%s.path" % moduleName.lower())
+
+
+@_mirrors("Base/Python/slicer/util.py: def reloadScriptedModule(moduleName)")
+def reloadScriptedModule(moduleName):
+    """Re-executes the module file into a fresh ``sys.modules[moduleName]`` and builds a new widget from it.
+
+    As in Slicer, only the module file is executed again: modules it imports stay as cached in
+    ``sys.modules``. Slicer hides the old widget representation's children and empties its layout
+    before making the new widget in it; the stand-in has no module manager and reuses the old
+    widget's parent.
+    """
+    import importlib.util
+    import os
+    import sys
+
+    import slicer
+
+    widgetName = moduleName + "Widget"
+    filePath = modulePath(moduleName)
+    folder = os.path.dirname(filePath)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(moduleName, filePath)
+    reloadedModule = importlib.util.module_from_spec(spec)
+    sys.modules[moduleName] = reloadedModule
+    spec.loader.exec_module(reloadedModule)
+    oldWidget = getattr(slicer.modules, widgetName, None)
+    parent = getattr(oldWidget, "parent", None)
+    if oldWidget is not None:
+        oldWidget.cleanup()
+    widget = getattr(reloadedModule, widgetName)(parent)
+    widget.setup()
+    setattr(slicer.modules, widgetName, widget)
+    return reloadedModule
 
 
 @_mirrors("Base/Python/slicer/util.py: class NodeModify")

@@ -117,7 +117,12 @@ def _connectGui(self, gui):
     for widget in widgets:
         if widget.property(SlicerParameterNamePropertyName):
             paramNameToWidget[widget.property(SlicerParameterNamePropertyName)] = widget
-    return _connectParametersToGui(self, paramNameToWidget)
+    tag = _connectParametersToGui(self, paramNameToWidget)
+    # Slicer 5.8's connectGui drops the tag (returns None), so disconnectGui(tag) cannot disconnect it;
+    # 5.10 returns it. The stand-in behaves as the release slicer.app says it is.
+    import slicer
+
+    return tag if (slicer.app.majorVersion, slicer.app.minorVersion) >= (5, 10) else None
 
 
 def _disconnectGui(self, guiTag):
