@@ -73,7 +73,7 @@ def combine(networks: nn.ModuleDict, terms: torch.Tensor, settings: Dict) -> tor
 class HQAnoGAN:
     NAME = "hqanogan"
     DEFAULT_ARCHITECTURE = {
-        "input_size": 64, "channels": 1, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 2048, "channel_max": 128,
+        "input_size": 64, "channels": 1, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 1024, "channel_max": 64,
         "encoder_width": 16, **SCORE_DEFAULTS,
     }
     DEFAULT_TRAINING = {
