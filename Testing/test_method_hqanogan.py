@@ -234,3 +234,62 @@ def test_refinement_reuses_anogans_search_and_lowers_its_loss(bundle):
 
 def test_detect_keeps_the_input_grid(bundle):
     check_detect_keeps_the_input_grid(bundle, shape=(20, 40, 56), ijk_to_ras=OBLIQUE)
+
+
+TINY_RUN = ["--input-size", "16", "--batch-size", "4", "--epochs", "5", "--validation-fraction", "0.3", "--seed", "3", "--device", "cpu",
+            "--architecture", '{"channel_base": 256, "channel_max": 32, "z_dim": 32, "w_dim": 32, "mapping_layers": 2, "encoder_width": 8}',
+            "--training", '{"gan_steps": 4, "ada_kimg": 0.05}', "--quiet"]
+
+
+def test_two_process_run_keeps_the_ranks_identical(tmp_path):
+    """torchrun with two CPU processes through both phases: the ranks end with the same weights and code statistics."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT, write_phantom_dataset
+
+    from trainer.distributed import DEBUG_STATE_VARIABLE
+
+    data = write_phantom_dataset(tmp_path / "data", count=5, shape=(12, 32, 32))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    states = str(tmp_path / "states")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
+               str(port), "-m", "trainer", "fit", "--method", "hqanogan", "--data", data, "--out", str(tmp_path / "m.safetensors"),
+               "--max-steps", "8", *TINY_RUN]
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "AnomalyDetect"), ROOT]), OMP_NUM_THREADS="1",
+                       **{DEBUG_STATE_VARIABLE: states})
+    completed = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=240)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    rank0, rank1 = (torch.load(os.path.join(states, f"rank{rank}.pt"), weights_only=True) for rank in (0, 1))
+    assert rank0["step"] == rank1["step"] == 8 and rank0["best_step"] == rank1["best_step"] > 4
+    for name, value in rank0["final"].items():
+        assert torch.equal(value, rank1["final"][name]), f"{name} differs between ranks"
+    assert json.loads(json.dumps(load_bundle(str(tmp_path / "m.safetensors")).manifest["training"]["distributed"]))["world_size"] == 2
+
+
+def test_resumed_run_follows_the_uninterrupted_one(phantom_dataset, tmp_path):
+    """Stopped by the time budget after step 1 (GAN phase, mid ADA interval), resumed to step 8: the same weights as 8 steps in one go."""
+    from trainer.fit import FitConfig, fit
+
+    options = dict(data=phantom_dataset, input_size=16, epochs=5, batch_size=4, validation_fraction=0.3, seed=3, device="cpu",
+                   architecture=json_arg(TINY_RUN, "--architecture"), training=json_arg(TINY_RUN, "--training"), quiet=True)
+    whole, split = str(tmp_path / "whole.safetensors"), str(tmp_path / "split.safetensors")
+    fit(FitConfig(method="hqanogan", out=whole, max_steps=8, **options))
+    fit(FitConfig(method="hqanogan", out=split, max_steps=8, max_minutes=1e-6, **options))
+    assert load_bundle(split).manifest["training"]["steps"] == 1
+    fit(FitConfig(method="hqanogan", out=split, max_steps=8, resume=True, **options))
+    first, second = load_bundle(whole).tensors, load_bundle(split).tensors
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+def json_arg(arguments, flag):
+    import json
+
+    return json.loads(arguments[arguments.index(flag) + 1])
