@@ -178,6 +178,16 @@ def test_latent_statistics_give_unit_distance_to_normal_codes_and_more_to_shifte
     assert float(shifted.mean()) > 3.0 and float(statistics.distance(shifted).median()) > 2.0 * float(normal.median())
 
 
+def test_latent_statistics_survive_moments_that_are_no_covariance():
+    """Running moments of a drifting encoder can give an indefinite "covariance": the whitening stays finite."""
+    statistics = LatentStatistics(num_ws=1, w_dim=4)
+    statistics.observe(torch.zeros(1, 1, 4), momentum=1.0)
+    statistics.first_moment.copy_(torch.tensor([[0.8, 0.8, 0.0, 0.0]]))
+    statistics.second_moment.copy_(torch.eye(4)[None])  # S − m mᵀ has eigenvalue −0.28 (correlation −0.78: shrinkage alone fails)
+    statistics.finalise(shrinkage=0.1)
+    assert torch.isfinite(statistics.whitening).all() and torch.isfinite(statistics.distance(torch.randn(5, 1, 4))).all()
+
+
 def test_training_runs_both_phases_logs_ada_and_selects_from_the_encoder_phase(bundle_path, bundle):
     with open(log_path(bundle_path), newline="") as handle:
         rows = list(csv.DictReader(handle))

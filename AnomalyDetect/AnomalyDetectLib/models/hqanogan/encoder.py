@@ -12,7 +12,7 @@ here a small residual network trained from scratch (no pretrained weights offlin
 second moments of the encoder's W+ codes on normal training slices (updated while the encoder
 trains, like batch-norm statistics) and, derived from them, per style layer a mean, a standard
 deviation and a whitening matrix W_l with ‖W_l·(w_l − μ_l)/σ_l‖² the Mahalanobis distance under
-the shrunk correlation (1 − α)·R_l + α·I. ``distance(ws)`` is that squared distance summed over
+the shrunk correlation (1 − α)·R_l⁺ + α·I (R_l⁺: R_l with negative eigenvalues set to 0). ``distance(ws)`` is that squared distance summed over
 layers and divided by the number of code dimensions (≈ 1 for codes like the training codes).
 """
 
@@ -123,10 +123,11 @@ class LatentStatistics(nn.Module):
         variance = torch.diagonal(covariance, dim1=1, dim2=2).clamp(min=1e-8)
         scale = variance.sqrt()
         correlation = covariance / (scale[:, :, None] * scale[:, None, :])
-        identity = torch.eye(first.shape[1], dtype=torch.float64)
-        shrunk = (1.0 - shrinkage) * correlation + shrinkage * identity
-        cholesky = torch.linalg.cholesky(0.5 * (shrunk + shrunk.transpose(1, 2)))
-        whitening = torch.linalg.solve_triangular(cholesky, identity.expand_as(cholesky), upper=False)
+        # Running moments of a still-learning encoder need not form a valid covariance (few codes, drift):
+        # project the correlation onto the positive semi-definite matrices, then shrink towards I.
+        eigenvalues, eigenvectors = torch.linalg.eigh(0.5 * (correlation + correlation.transpose(1, 2)))
+        shrunk = (1.0 - shrinkage) * eigenvalues.clamp(min=0.0) + max(shrinkage, 1e-6)
+        whitening = eigenvectors.transpose(1, 2) / shrunk.sqrt()[:, :, None]  # Wᵀ W = (shrunk correlation)⁻¹
         self.mean.copy_(first)
         self.scale.copy_(scale)
         self.whitening.copy_(whitening)
