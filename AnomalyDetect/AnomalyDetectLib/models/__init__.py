@@ -19,6 +19,7 @@ METHODS = {
     "anogan": "AnomalyDetectLib.models.anogan",
     "fanogan": "AnomalyDetectLib.models.fanogan",
     "translation": "AnomalyDetectLib.models.translation",
+    "hqanogan": "AnomalyDetectLib.models.hqanogan",
 }
 
 #: Models that are not anomaly detectors but share the bundle format (run by
