@@ -9,7 +9,8 @@ Writes, for an input named ``<name>``:
 * ``<name>_summary.json``: volume score, thresholds, flagged slices, timings, model.
 
 All four appear together or not at all. With no INPUT the bundled sample volume is
-analysed with the bundled default model. ``info --model M`` prints a bundle's manifest.
+analysed with the bundled default model. ``info --model M`` prints a bundle's manifest;
+``landmarks INPUT`` finds anatomical landmarks only (``landmarks_command.py``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     roi.add_argument("--roi-margin", type=float, default=20.0, help="mm added beyond the two landmarks (default 20)")
     info = commands.add_parser("info", help="print a model bundle's manifest")
     info.add_argument("--model", help="model bundle (default: the bundled model)")
+    from .landmarks_command import add_parser as add_landmarks_parser
+
+    add_landmarks_parser(commands)
     return parser
 
 
@@ -70,6 +74,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .bundle import default_bundle_path, read_manifest
 
             print(json.dumps(read_manifest(args.model or default_bundle_path()), indent=2, sort_keys=True))
+            return 0
+        if args.command == "landmarks":
+            from .landmarks_command import print_summary, run_landmarks
+
+            print_summary(run_landmarks(args))
             return 0
         summary = run_detect(args)
     except AnomalyDetectError as error:
