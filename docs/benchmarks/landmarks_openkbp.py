@@ -2,14 +2,16 @@
 
     python docs/benchmarks/openkbp_split.py --data DATA --work WORK          # the split (train / validation / test)
     python -m trainer fit --method landmarks --data WORK/train.csv ...         # the model (see docs/BENCHMARKS.md)
-    python docs/benchmarks/landmarks_openkbp.py --data DATA --work WORK --model M [--timing]
+    python docs/benchmarks/landmarks_openkbp.py --data DATA --work WORK --model M [--timing] [--ship OUT]
 
 Detects every landmark once per validation and test patient (records cached in WORK, so an
 interrupted run continues), chooses the confidence threshold on the validation patients (most
 identified landmarks minus false reports), and prints per-landmark tables for the test patients —
 the model and the mean-position baseline fitted on the training patients — with patient-bootstrap
 95 % intervals. ``--timing`` also times one test volume resampled to 512×512×130 voxels.
-Writes ``WORK/figures.json``. One CPU thread unless ``--threads`` says otherwise.
+Writes ``WORK/figures_<model>.json``. One CPU thread unless ``--threads`` says otherwise. ``--ship OUT``
+writes the bundle to ship: the same weights with the chosen threshold, a training description without
+local paths or patient names, and the test figures in its manifest.
 """
 
 from __future__ import annotations
@@ -78,6 +80,41 @@ def time_large(detector: LandmarkDetector, case, shape=(512, 512, 130)) -> dict:
             "patches": result.patches_evaluated, "found": [f.name for f in result.found]}
 
 
+def ship(bundle, figures: dict, split: dict, out: str) -> None:
+    """The shipped bundle: the chosen threshold, a description of the training data, the test figures."""
+    from AnomalyDetectLib.bundle import save_bundle
+
+    manifest = json.loads(json.dumps(bundle.manifest))
+    for key in ("weights_sha256", "format_version"):
+        manifest.pop(key, None)
+    threshold = figures["threshold"]
+    manifest["scoring"]["min_confidence"] = threshold
+    manifest["thresholds"] = {"confidence": threshold}
+    trained = manifest.pop("training")
+    manifest["training"] = {
+        "description": (f"OpenKBP head-and-neck radiotherapy CTs (Babier et al., Med. Phys. 48:5549, 2021; TCIA collections), "
+                        f"128³ at about 3.9×3.9×2.5 mm, organ-centroid landmarks: {len(split['train'])} patients of the challenge's "
+                        f"train list (those not drawn as test patients by docs/benchmarks/openkbp_split.py --test "
+                        f"{len(split['test'])} --seed 0)"),
+        "patients": len(split["train"]),
+        **{key: trained[key] for key in ("epochs", "history", "seed", "device", "training_seconds", "sampling", "torch") if key in trained},
+    }
+    manifest["selection"] = {"confidence_threshold": threshold, "rule": figures["threshold_rule"],
+                             "validation_patients": figures["patients"]["validation"]}
+
+    def brief(table: dict) -> dict:
+        return {name: {key: row[key] for key in ("annotated", "identification_rate_10mm", "median_error_mm", "false_reports", "absent")}
+                | {"interval_95": row["interval_95"]} for name, row in table.items()}
+
+    manifest["test_figures"] = {
+        "patients": figures["patients"]["test"], "protocol": "patients held out from training and selection; identified = reported, "
+        "nearest annotated landmark, within 10 mm; 95 % intervals by patient bootstrap", "model": brief(figures["test"]),
+        "mean_position_baseline": brief(figures["test_baseline"]), "seconds_per_128_volume_one_thread": figures["seconds_per_128_volume"],
+    }
+    save_bundle(out, manifest, bundle.tensors)
+    print(f"wrote {out} ({os.path.getsize(out) / 1e3:.0f} kB)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", required=True, help="the ct_landmarks_openkbp folder")
@@ -86,6 +123,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--timing", action="store_true", help="also time a 512×512×130 volume")
+    parser.add_argument("--ship", help="write the bundle to ship here (threshold, description and figures in its manifest)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     log = lambda message: print(message, flush=True)  # noqa: E731
@@ -123,6 +161,8 @@ def main() -> int:
         figures["large_volume"] = time_large(detector, split["test"][0])
     with open(os.path.join(args.work, f"figures_{model_tag}.json"), "w") as handle:
         json.dump(figures, handle, indent=2)
+    if args.ship:
+        ship(bundle, figures, split, args.ship)
     print(f"\nconfidence threshold chosen on validation: {threshold}")
     for title, key in ((f"Test ({len(split['test'])} patients), model", "test"),
                        (f"Test ({len(split['test'])} patients), mean-position baseline", "test_baseline"),
