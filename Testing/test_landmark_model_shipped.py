@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 from AnomalyDetectLib.annotations import read_landmarks
-from AnomalyDetectLib.bundle import DEFAULT_LANDMARK_MODEL_FILE, default_landmark_bundle_path, load_bundle
+from AnomalyDetectLib.bundle import DEFAULT_LANDMARK_MODEL_FILE, default_landmark_bundle_path, load_bundle, model_card
 from AnomalyDetectLib.cli import main as cli_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -32,6 +32,8 @@ def test_shipped_landmark_model_says_what_it_finds_and_how_well():
     figures = manifest["test_figures"]
     assert figures["patients"] > 0 and 0.0 <= figures["model"]["compact (5)"]["identification_rate_10mm"] <= 1.0
     assert manifest["scoring"]["min_confidence"] == manifest["selection"]["confidence_threshold"]
+    card = model_card(manifest)  # what the Slicer panel shows
+    assert any(line.startswith("Trained on: OpenKBP") for line in card) and any("Unseen test patients" in line for line in card)
 
 
 def test_landmarks_command_with_the_shipped_model_finds_the_synthetic_cases_landmarks(tmp_path, capsys):

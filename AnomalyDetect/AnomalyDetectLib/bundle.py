@@ -241,6 +241,13 @@ def model_card(manifest: Dict) -> List[str]:
         classes = list(manifest.get("architecture", {}).get("classes", []))
         shown = ", ".join(classes[:8]) + (", …" if len(classes) > 8 else "")
         lines.append(f"Landmark detector: {len(classes)} landmarks ({shown})")
+        description = (manifest.get("training") or {}).get("description")
+        if description:
+            lines.append(f"Trained on: {description}")
+        compact = ((manifest.get("test_figures") or {}).get("model") or {}).get("compact (5)")
+        if compact and compact.get("identification_rate_10mm") is not None:
+            lines.append(f"Unseen test patients ({manifest['test_figures'].get('patients')}): compact landmarks identified within 10 mm "
+                         f"{compact['identification_rate_10mm']:.0%}, median error {compact['median_error_mm']:.1f} mm")
         return lines
     training = manifest.get("training") or {}
     if training:
