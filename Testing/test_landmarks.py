@@ -247,3 +247,24 @@ def test_landmarks_command_errors_write_nothing(landmark_model, trained_bundle_p
         assert cli_main(["landmarks", *arguments, "--out", str(out), "--quiet"]) == 2
         assert message in capsys.readouterr().err
         assert not out.exists() or os.listdir(out) == []
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    import dataclasses
+
+    from trainer.landmarks import checkpoint_path, fit_landmarks
+
+    for seed in range(2):
+        _write_case(str(tmp_path), 400 + seed, shape=(32, 52, 52))
+    cases = discover_landmark_cases(str(tmp_path))
+    out = str(tmp_path / "model.safetensors")
+    config = LandmarkFitConfig(data=str(tmp_path), out=out, epochs=1, detection=DETECTION, quiet=True, **SMALL)
+    first = fit_landmarks(config, cases)
+    assert os.path.isfile(checkpoint_path(out)) and first["training"]["epochs"] == 1
+    resumed = fit_landmarks(dataclasses.replace(config, epochs=2, resume=True), cases)
+    assert [row["epoch"] for row in resumed["training"]["history"]] == [0, 1]
+    assert resumed["training"]["training_seconds"] >= first["training"]["training_seconds"]
+    with pytest.raises(AnomalyDetectError, match="learnt the landmarks"):
+        fit_landmarks(dataclasses.replace(config, epochs=3, resume=True, classes=["ball", "shell"]), cases)
+    with pytest.raises(AnomalyDetectError, match="no checkpoint"):
+        fit_landmarks(dataclasses.replace(config, out=str(tmp_path / "other.safetensors"), resume=True), cases)
