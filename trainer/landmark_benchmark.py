@@ -94,7 +94,10 @@ class MeanPositionBaseline:
 
 
 def score_cases(cases: Sequence[CaseRecord], classes: Sequence[str], threshold: float) -> List[Dict]:
-    """One row per (patient, landmark) annotated or reported at ``threshold``: the rows of ``landmark_eval.summarise``."""
+    """One row per (patient, landmark of ``classes``) with what was annotated and what was reported at ``threshold``.
+
+    Rows whose landmark is neither annotated nor reported are kept: they count as "organ absent".
+    """
     rows = []
     for case in cases:
         names = list(case.annotated)
@@ -102,8 +105,6 @@ def score_cases(cases: Sequence[CaseRecord], classes: Sequence[str], threshold: 
         for name in classes:
             annotated = case.annotated.get(name)
             reported = name in case.found and case.confidence.get(name, 0.0) >= threshold
-            if annotated is None and not reported:
-                continue
             found = np.asarray(case.found[name]) if reported else None
             nearest = names[int(np.argmin(np.linalg.norm(anchors - found, axis=1)))] if reported and names else None
             error = float(np.linalg.norm(found - np.asarray(annotated))) if reported and annotated is not None else None
@@ -170,9 +171,9 @@ def figures_table(cases: Sequence[CaseRecord], classes: Sequence[str], threshold
 
 def table_lines(title: str, figures: Dict) -> List[str]:
     """A markdown table of :func:`figures_table` output."""
-    def interval(values) -> str:
+    def interval(values, digits: int) -> str:
         low, high = values
-        return "" if low is None else f" [{low:.2f}–{high:.2f}]" if high <= 1.0 else f" [{low:.1f}–{high:.1f}]"
+        return "" if low is None else f" [{low:.{digits}f}–{high:.{digits}f}]"
 
     lines = [f"**{title}**", "", "| landmark | annotated | identified ≤ 10 mm [95 % CI] | median error mm [95 % CI] | reported | "
              "false reports / organ absent |", "|---|---|---|---|---|---|"]
@@ -180,7 +181,7 @@ def table_lines(title: str, figures: Dict) -> List[str]:
         rate = "–" if row["identification_rate_10mm"] is None else f"{row['identification_rate_10mm']:.2f}"
         error = "–" if row["median_error_mm"] is None else f"{row['median_error_mm']:.1f}"
         ci = row["interval_95"]
-        error_ci = "" if ci["median_error_mm"][0] is None else f" [{ci['median_error_mm'][0]:.1f}–{ci['median_error_mm'][1]:.1f}]"
-        lines.append(f"| {name} | {row['annotated']} | {rate}{interval(ci['identification_rate_10mm'])} | {error}{error_ci} | "
+        lines.append(f"| {name} | {row['annotated']} | {rate}{interval(ci['identification_rate_10mm'], 2)} | "
+                     f"{error}{interval(ci['median_error_mm'], 1)} | "
                      f"{row['reported']} | {row['false_reports']} / {row['absent']} |")
     return lines
