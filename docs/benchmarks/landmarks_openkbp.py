@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 import lgg_common  # noqa: F401  (puts the project on sys.path)
@@ -67,13 +68,10 @@ def time_large(detector: LandmarkDetector, case, shape=(512, 512, 130)) -> dict:
     spacing = [old * size / new for old, size, new in zip(image.GetSpacing(), image.GetSize(), shape)]
     large = sitk.Resample(image, list(shape), sitk.Transform(), sitk.sitkLinear, image.GetOrigin(), spacing, image.GetDirection(),
                           -1000.0, image.GetPixelID())
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".timing_large.nii.gz")
-    try:
+    with tempfile.TemporaryDirectory() as folder:  # read back through the product's reader, as a user's file would be
+        path = os.path.join(folder, "large.nii.gz")
         sitk.WriteImage(large, path)
         volume = read_volume(path)
-    finally:
-        if os.path.exists(path):
-            os.remove(path)
     started = time.perf_counter()
     result = detector.detect(volume)
     return {"shape_ijk": list(shape), "spacing_mm": [round(s, 3) for s in spacing], "seconds": round(time.perf_counter() - started, 1),
