@@ -183,3 +183,90 @@ def test_detect_cli_bounds_the_anomaly_search_by_two_landmarks(landmark_model, t
     assert summary["roi"]["source"].startswith("between landmarks ball and shell")
     assert cli_main(["detect", str(path), "--model", trained_bundle_path, "--out", str(tmp_path / "o2"), "--quiet",
                      "--roi-between", "ball", "shell"]) == 2
+
+
+def _check_markups_schema_fields(document):
+    """The fields Slicer's markups schema (markups-schema-v1.0.3.json) requires or types, for a point list."""
+    from AnomalyDetectLib.annotations import MARKUPS_SCHEMA
+
+    assert document["@schema"] == MARKUPS_SCHEMA and isinstance(document["markups"], list) and len(document["markups"]) == 1
+    markup = document["markups"][0]
+    assert markup["type"] == "Fiducial" and markup["coordinateSystem"] in ("LPS", "RAS") and markup["coordinateUnits"] == "mm"
+    for point in markup["controlPoints"]:
+        assert all(isinstance(point[key], str) for key in ("id", "label", "description", "associatedNodeID"))
+        assert len(point["position"]) == 3 and all(isinstance(v, float) for v in point["position"])
+        assert len(point["orientation"]) == 9 and point["positionStatus"] in ("undefined", "preview", "defined")
+        assert all(isinstance(point[key], bool) for key in ("selected", "locked", "visibility"))
+
+
+def test_landmarks_command_writes_markups_and_csv(landmark_model, tmp_path, capsys):
+    import csv
+
+    from AnomalyDetectLib.annotations import read_landmarks
+    from AnomalyDetectLib.cli import main as cli_main
+
+    volume, centres = make_landmark_phantom(230, spacing=(1.4, 1.7, 2.2))
+    path = tmp_path / "neck.nii.gz"
+    write_volume(volume, str(path))
+    before = path.read_bytes()
+    out = tmp_path / "out"
+    assert cli_main(["landmarks", str(path), "--model", landmark_model, "--out", str(out), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert sorted(os.listdir(out)) == ["neck_landmarks.csv", "neck_landmarks.mrk.json"] and path.read_bytes() == before
+    document = json.loads((out / "neck_landmarks.mrk.json").read_text())
+    _check_markups_schema_fields(document)
+    marked = {p.name: np.asarray(p.ras) for p in read_landmarks(str(out / "neck_landmarks.mrk.json"))}
+    assert sorted(marked) == ["ball", "rod", "shell"] == sorted(entry["name"] for entry in summary["landmarks"])
+    for name, centre in centres.items():
+        assert np.linalg.norm(marked[name] - np.asarray(centre)) < 4.0, name
+    # CSV round trip: the project's reader gives the same points; the confidence matches the markups description.
+    tabled = {p.name: np.asarray(p.ras) for p in read_landmarks(str(out / "neck_landmarks.csv"))}
+    assert all(np.allclose(tabled[name], marked[name], atol=1e-6) for name in marked)
+    with open(out / "neck_landmarks.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["name", "x", "y", "z", "coordinate_system", "confidence"]
+    described = {p["label"]: p["description"] for p in document["markups"][0]["controlPoints"]}
+    for row in rows:
+        assert row["coordinate_system"] == "LPS" and 0.5 <= float(row["confidence"]) <= 1.0
+        assert described[row["name"]] == f"confidence {float(row['confidence']):.2f}"
+
+
+def test_landmarks_command_errors_write_nothing(landmark_model, trained_bundle_path, tmp_path, capsys):
+    from AnomalyDetectLib.cli import main as cli_main
+
+    volume, _ = make_landmark_phantom(231, spacing=(1.5, 1.5, 2.0))
+    path = tmp_path / "case.nii.gz"
+    write_volume(volume, str(path))
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"not a volume")
+    water = tmp_path / "water.nii.gz"  # a body without any of the landmarks
+    write_volume(make_landmark_phantom(232, spacing=(1.5, 1.5, 2.0), present=())[0], str(water))
+    cases = [([str(broken), "--model", landmark_model], "broken.nii.gz"),
+             ([str(path), "--model", trained_bundle_path], "not a landmark detector"),
+             ([str(water), "--model", landmark_model], "No landmark of the model was found")]
+    for arguments, message in cases:
+        out = tmp_path / f"out_{len(os.listdir(tmp_path))}"
+        assert cli_main(["landmarks", *arguments, "--out", str(out), "--quiet"]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists() or os.listdir(out) == []
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    import dataclasses
+
+    from trainer.landmarks import checkpoint_path, fit_landmarks
+
+    for seed in range(2):
+        _write_case(str(tmp_path), 400 + seed, shape=(32, 52, 52))
+    cases = discover_landmark_cases(str(tmp_path))
+    out = str(tmp_path / "model.safetensors")
+    config = LandmarkFitConfig(data=str(tmp_path), out=out, epochs=1, detection=DETECTION, quiet=True, **SMALL)
+    first = fit_landmarks(config, cases)
+    assert os.path.isfile(checkpoint_path(out)) and first["training"]["epochs"] == 1
+    resumed = fit_landmarks(dataclasses.replace(config, epochs=2, resume=True), cases)
+    assert [row["epoch"] for row in resumed["training"]["history"]] == [0, 1]
+    assert resumed["training"]["training_seconds"] >= first["training"]["training_seconds"]
+    with pytest.raises(AnomalyDetectError, match="learnt the landmarks"):
+        fit_landmarks(dataclasses.replace(config, epochs=3, resume=True, classes=["ball", "shell"]), cases)
+    with pytest.raises(AnomalyDetectError, match="no checkpoint"):
+        fit_landmarks(dataclasses.replace(config, out=str(tmp_path / "other.safetensors"), resume=True), cases)

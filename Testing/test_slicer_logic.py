@@ -17,6 +17,11 @@ def _names(scene):
     return sorted(scene.GetNthNode(n).GetName() for n in range(scene.GetNumberOfNodes()))
 
 
+def _outputs(scene):
+    """Names of the data nodes (display nodes left out)."""
+    return [name for name in _names(scene) if "Display" not in name]
+
+
 def test_landmarks_roi_and_segmentation_reach_the_scene(slicer_module, scene, tiny_bundle_path, plumbing_landmark_bundle_path):
     slicer, module = slicer_module
     logic = module.AnomalyDetectLogic()
@@ -243,3 +248,30 @@ def test_a_users_roi_bounds_the_analysis_in_world_coordinates(slicer_module, sce
     with pytest.raises(AnomalyDetectError, match="not both"):
         module.AnomalyDetectLogic().process(node, modelPath=tiny_bundle_path, landmarkModelPath=plumbing_landmark_bundle_path,
                                             roiBetween=("first", "second"), inputROINode=roi)
+
+
+def test_landmarks_only_writes_the_point_list_and_keeps_other_outputs(slicer_module, scene, tiny_bundle_path,
+                                                                       plumbing_landmark_bundle_path):
+    from AnomalyDetectLib.errors import BundleError
+
+    slicer, module = slicer_module
+    logic = module.AnomalyDetectLogic()
+    node, _, _ = _input_node(slicer, module)
+    earlier = logic.process(node, modelPath=tiny_bundle_path, device="cpu")
+    before = _outputs(scene)
+    with pytest.raises(BundleError, match="not a landmark detector"):
+        logic.detectLandmarks(node, tiny_bundle_path, device="cpu")
+    assert _outputs(scene) == before
+    landmarks, markups = logic.detectLandmarks(node, plumbing_landmark_bundle_path, device="cpu")
+    assert _outputs(scene) == sorted(before + ["TestVolume landmarks"])
+    assert markups.GetNumberOfControlPoints() == len(landmarks.found) == 2
+    for index, landmark in enumerate(landmarks.found):
+        position = [0.0, 0.0, 0.0]
+        markups.GetNthControlPointPosition(index, position)
+        np.testing.assert_allclose(position, landmark.ras, atol=1e-6)
+        assert markups.GetNthControlPointLabel(index) == landmark.name
+        assert markups.GetNthControlPointDescription(index) == f"confidence {landmark.confidence:.2f}"
+    assert node.GetNodeReference("AnomalyDetectLandmarks") is markups and node.GetNodeReference("AnomalyDetectMap") is earlier.mapNode
+    assert markups.GetTransformNodeID() == node.GetTransformNodeID() and scene.GetStates() == 0
+    again, same = logic.detectLandmarks(node, plumbing_landmark_bundle_path, device="cpu")
+    assert same is markups and same.GetNumberOfControlPoints() == 2 and _outputs(scene) == sorted(before + ["TestVolume landmarks"])

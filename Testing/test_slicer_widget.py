@@ -340,3 +340,12 @@ def test_standin_signals_are_checked(slicer_module):
     button.enabled = False
     button.click()
     assert len(calls) == 2
+
+
+def test_landmark_section_offers_the_shipped_landmark_model(widget, slicer_module):
+    from AnomalyDetectLib.bundle import default_landmark_bundle_path
+
+    _, module = slicer_module
+    assert module.AnomalyDetectLogic.defaultLandmarkModelPath() == default_landmark_bundle_path()
+    assert widget._parameterNode.landmarkModelPath == default_landmark_bundle_path()
+    assert widget.ui.landmarkModelPathLineEdit.currentPath == default_landmark_bundle_path()

@@ -185,7 +185,7 @@ def _fit_landmarks(args) -> None:
 
     tunable = {f.name for f in dataclasses.fields(LandmarkFitConfig)} - {"data", "out", "modality", "architecture", "detection", "seed",
                                                                          "device", "threads", "max_minutes", "quiet", "epochs", "batch_size",
-                                                                         "classes"}
+                                                                         "classes", "resume"}
     unknown = sorted(set(args.training) - tunable)
     if unknown:
         raise AnomalyDetectError(f"Unknown landmark training settings {unknown}; known: {sorted(tunable)}.")
@@ -196,7 +196,7 @@ def _fit_landmarks(args) -> None:
     config = LandmarkFitConfig(
         data=args.data, out=args.out, modality=args.modality, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
         device=args.device, threads=args.threads, max_minutes=args.max_minutes, quiet=args.quiet, architecture=architecture,
-        detection=args.scoring, **settings,
+        detection=args.scoring, resume=args.resume, **settings,
     )
     cases = discover_landmark_cases(args.data)
     extra = {}

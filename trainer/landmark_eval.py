@@ -120,7 +120,7 @@ def leave_one_out(config: LandmarkFitConfig, cases: Sequence[LandmarkCase], work
             log(f"held out {patient}: skipped (its training volumes annotate none of the wanted landmarks)")
             continue
         out = os.path.join(work_dir, f"loo_{index}.safetensors")
-        fit_landmarks(dataclasses.replace(config, out=out, classes=classes, quiet=True), training)
+        fit_landmarks(dataclasses.replace(config, out=out, classes=classes, quiet=True, resume=False), training)
         detector = LandmarkDetector.from_bundle(load_bundle(out), config.device)
         part = evaluate_landmarks(detector, held_out, seed=config.seed)
         records += part["records"]

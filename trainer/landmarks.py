@@ -93,6 +93,7 @@ class LandmarkFitConfig:
     threads: Optional[int] = None
     max_minutes: Optional[float] = None
     quiet: bool = False
+    resume: bool = False  # continue from the checkpoint beside ``out`` (written after every epoch)
 
 
 def discover_landmark_cases(source: str) -> List[LandmarkCase]:
@@ -263,10 +264,14 @@ def fit_landmarks(config: LandmarkFitConfig, cases: Optional[Sequence[LandmarkCa
     optimiser = torch.optim.Adam(networks.parameters(), lr=config.learning_rate)
     log(f"{len(cases)} volumes, {len(classes)} landmark classes: {', '.join(classes)}")
     hard: List[Optional[Tuple[np.ndarray, np.ndarray]]] = [None] * len(samplers)
-    history = []
-    epoch = 0
-    for epoch in range(config.epochs):
-        if config.max_minutes is not None and time.perf_counter() - started > 60 * config.max_minutes:
+    history: List[Dict] = []
+    first_epoch, seconds_before = 0, 0.0
+    if config.resume:
+        first_epoch, history, seconds_before = _load_checkpoint(config.out, networks, optimiser, rng, classes)
+        log(f"resumed after epoch {first_epoch} ({seconds_before / 60:.1f} min of training before)")
+    # Hard negatives are not checkpointed: the first epoch after a resume trains without them.
+    for epoch in range(first_epoch, config.epochs):
+        if config.max_minutes is not None and seconds_before + time.perf_counter() - started > 60 * config.max_minutes:
             log(f"time limit reached after {epoch} epochs")
             break
         batches = [sampler.centres(rng, hard[index]) for index, sampler in enumerate(samplers)]
@@ -294,10 +299,12 @@ def fit_landmarks(config: LandmarkFitConfig, cases: Optional[Sequence[LandmarkCa
         hard = [s.mine_hard(rng, detector, config.hard_negatives, config.hard_pool) for s in samplers]
         history.append({"epoch": epoch, "loss": total / len(order), "accuracy": correct / len(order), "patches": len(order)})
         log(f"epoch {epoch + 1}/{config.epochs}: loss {history[-1]['loss']:.4f}, training patch accuracy {history[-1]['accuracy']:.3f}")
+        _save_checkpoint(config.out, networks, optimiser, rng, classes, epoch + 1, history, seconds_before + time.perf_counter() - started)
     manifest["training"] = {
         # "volumes" (names, no paths) lets evaluate warn about volumes the model was trained on.
         "data": describe_data(config.data, cases), "volumes": [c.patient for c in cases], "epochs": len(history),
-        "history": history[-5:], "seed": config.seed, "device": device, "training_seconds": round(time.perf_counter() - started, 1),
+        "history": history[-5:], "seed": config.seed, "device": device,
+        "training_seconds": round(seconds_before + time.perf_counter() - started, 1),
         "sampling": {k: getattr(config, k) for k in ("positives", "positive_radius_mm", "negative_min_mm", "shell_mm", "body_negatives",
                                                       "hard_negatives", "rotation_deg", "scale_jitter", "intensity_jitter", "noise")},
         "torch": torch.__version__,
@@ -307,3 +314,42 @@ def fit_landmarks(config: LandmarkFitConfig, cases: Optional[Sequence[LandmarkCa
     save_bundle(config.out, manifest, tensors)
     log(f"wrote {config.out}")
     return manifest
+
+
+def checkpoint_path(out: str) -> str:
+    return out + ".checkpoint.pt"
+
+
+def _save_checkpoint(out: str, networks, optimiser, rng: np.random.Generator, classes: Sequence[str], epochs_done: int,
+                     history: List[Dict], seconds: float) -> None:
+    """Weights, optimiser, random state and history after ``epochs_done`` epochs, written atomically beside ``out``."""
+    import json
+
+    path = checkpoint_path(out)
+    payload = {"networks": networks.state_dict(), "optimiser": optimiser.state_dict(), "epochs_done": epochs_done,
+               "classes": list(classes), "history": json.dumps(history), "rng": json.dumps(rng.bit_generator.state),
+               "torch_rng": torch.get_rng_state(), "training_seconds": float(seconds)}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = path + ".partial"
+    torch.save(payload, temporary)
+    os.replace(temporary, path)
+
+
+def _load_checkpoint(out: str, networks, optimiser, rng: np.random.Generator, classes: Sequence[str]) -> Tuple[int, List[Dict], float]:
+    """Restore a checkpoint of :func:`_save_checkpoint` in place; returns (epochs done, history, training seconds)."""
+    import json
+
+    path = checkpoint_path(out)
+    if not os.path.isfile(path):
+        raise AnomalyDetectError(f"--resume: no checkpoint at '{path}'.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if list(payload["classes"]) != list(classes):
+            raise AnomalyDetectError(f"Checkpoint '{path}' learnt the landmarks {payload['classes']}, not {list(classes)}.")
+        networks.load_state_dict(payload["networks"])
+        optimiser.load_state_dict(payload["optimiser"])
+        rng.bit_generator.state = json.loads(payload["rng"])
+        torch.set_rng_state(payload["torch_rng"])
+    except (RuntimeError, KeyError, EOFError, ValueError) as error:
+        raise AnomalyDetectError(f"Checkpoint '{path}' is corrupt or from another configuration: {str(error).splitlines()[0]}") from None
+    return int(payload["epochs_done"]), list(json.loads(payload["history"])), float(payload["training_seconds"])

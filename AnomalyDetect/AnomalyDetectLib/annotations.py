@@ -18,7 +18,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Sequence
 
 from .errors import AnnotationError
 from .files import atomic_output
@@ -72,13 +72,19 @@ def read_landmarks(path, coordinate_system: Optional[str] = None) -> List[Landma
     return landmarks
 
 
-def write_markups_json(landmarks: Iterable[Landmark], path, coordinate_system: str = "LPS") -> None:
-    """A Slicer markups JSON point list (``.mrk.json``), laid out as Slicer itself writes one."""
+def write_markups_json(landmarks: Iterable[Landmark], path, coordinate_system: str = "LPS",
+                       descriptions: Optional[Sequence[str]] = None) -> None:
+    """A Slicer markups JSON point list (``.mrk.json``), laid out as Slicer itself writes one.
+
+    ``descriptions`` (one per landmark, e.g. "confidence 0.93") fill the control points' description field.
+    """
     path, landmarks, system = _prepare(landmarks, path, coordinate_system)
+    descriptions = _per_landmark(path, "descriptions", descriptions, landmarks, "")
     points = [
-        {"id": str(index), "label": item.name, "description": "", "associatedNodeID": "", "position": _to_file(item.ras, system),
-         "orientation": list(_ORIENTATION[system]), "selected": True, "locked": False, "visibility": True, "positionStatus": "defined"}
-        for index, item in enumerate(landmarks, start=1)
+        {"id": str(index), "label": item.name, "description": str(description), "associatedNodeID": "",
+         "position": _to_file(item.ras, system), "orientation": list(_ORIENTATION[system]), "selected": True, "locked": False,
+         "visibility": True, "positionStatus": "defined"}
+        for index, (item, description) in enumerate(zip(landmarks, descriptions), start=1)
     ]
     markup = {"type": "Fiducial", "coordinateSystem": system, "coordinateUnits": "mm", "locked": False, "fixedNumberOfControlPoints": False,
               "labelFormat": "%N-%d", "lastUsedControlPointNumber": len(points), "controlPoints": points, "measurements": []}
@@ -96,14 +102,20 @@ def write_fcsv(landmarks: Iterable[Landmark], path, coordinate_system: str = "LP
     _write_text(path, out.getvalue())
 
 
-def write_landmarks_csv(landmarks: Iterable[Landmark], path, coordinate_system: str = "RAS") -> None:
-    """A plain CSV ``name,x,y,z,coordinate_system``; the last column makes the file self-describing."""
+def write_landmarks_csv(landmarks: Iterable[Landmark], path, coordinate_system: str = "RAS",
+                        confidences: Optional[Sequence[float]] = None) -> None:
+    """A plain CSV ``name,x,y,z,coordinate_system``; the last column makes the file self-describing.
+
+    With ``confidences`` (one per landmark, 0–1) a ``confidence`` column follows; readers ignore it.
+    """
     path, landmarks, system = _prepare(landmarks, path, coordinate_system)
+    extra = _per_landmark(path, "confidences", confidences, landmarks, None)
     out = io.StringIO()
     rows = csv.writer(out, lineterminator="\n")
-    rows.writerow(["name", "x", "y", "z", "coordinate_system"])
-    for item in landmarks:
-        rows.writerow([item.name, *(repr(value) for value in _to_file(item.ras, system)), system])
+    rows.writerow(["name", "x", "y", "z", "coordinate_system"] + (["confidence"] if confidences is not None else []))
+    for item, confidence in zip(landmarks, extra):
+        rows.writerow([item.name, *(repr(value) for value in _to_file(item.ras, system)), system]
+                      + ([f"{float(confidence):.4f}"] if confidences is not None else []))
     _write_text(path, out.getvalue())
 
 
@@ -208,6 +220,16 @@ def _prepare(landmarks, path, coordinate_system):
     what = f"Cannot write landmark file '{path}'"
     _check_list(what, landmarks)
     return path, landmarks, _system(path, coordinate_system, what)
+
+
+def _per_landmark(path: str, what: str, values, landmarks: List[Landmark], default) -> list:
+    """``values`` as a list as long as ``landmarks`` (``default`` for each when None)."""
+    if values is None:
+        return [default] * len(landmarks)
+    values = list(values)
+    if len(values) != len(landmarks):
+        raise AnnotationError(f"Cannot write landmark file '{path}': {len(values)} {what} for {len(landmarks)} landmarks.")
+    return values
 
 
 def _system(path: str, name, what: Optional[str] = None) -> str:

@@ -42,6 +42,8 @@ from .files import atomic_output
 FORMAT = "anomalydetect-bundle"
 FORMAT_VERSION = 1
 DEFAULT_MODEL_FILE = "translation_lgg_flair.safetensors"
+# The shipped landmark detector: seven head-and-neck CT landmarks (docs/BENCHMARKS.md, "Landmarks on real CT").
+DEFAULT_LANDMARK_MODEL_FILE = "landmarks_head_neck_ct.safetensors"
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 REQUIRED_KEYS = ("method", "architecture", "input_size", "channels", "modality", "normalisation", "thresholds", "scoring")
 
@@ -73,6 +75,14 @@ def default_bundle_path() -> str:
             f"The bundled default model is missing ('{path}'). Install from a checkout with 'pip install -e .', "
             "or give a model file explicitly (--model)."
         )
+    return path
+
+
+def default_landmark_bundle_path() -> str:
+    """Path of the shipped head-and-neck CT landmark model; raises BundleError if it is not installed."""
+    path = os.path.join(resources_dir(), "Models", DEFAULT_LANDMARK_MODEL_FILE)
+    if not os.path.isfile(path):
+        raise BundleError(f"The shipped landmark model is missing ('{path}'); give a landmark model file explicitly (--model).")
     return path
 
 
@@ -243,6 +253,13 @@ def model_card(manifest: Dict) -> List[str]:
         classes = list(manifest.get("architecture", {}).get("classes", []))
         shown = ", ".join(classes[:8]) + (", …" if len(classes) > 8 else "")
         lines.append(f"Landmark detector: {len(classes)} landmarks ({shown})")
+        description = (manifest.get("training") or {}).get("description")
+        if description:
+            lines.append(f"Trained on: {description}")
+        compact = ((manifest.get("test_figures") or {}).get("model") or {}).get("compact (5)")
+        if compact and compact.get("identification_rate_10mm") is not None:
+            lines.append(f"Unseen test patients ({manifest['test_figures'].get('patients')}): compact landmarks identified within 10 mm "
+                         f"{compact['identification_rate_10mm']:.0%}, median error {compact['median_error_mm']:.1f} mm")
         return lines + [_engine_line(manifest)]
     training = manifest.get("training") or {}
     if training:

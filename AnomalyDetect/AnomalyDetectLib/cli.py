@@ -11,7 +11,8 @@ Writes, for an input named ``<name>``:
 All four appear together or not at all. With no INPUT the bundled sample volume is
 analysed with the bundled default model. Several INPUTs, a folder of volumes or a CSV manifest
 make a cohort run (:mod:`AnomalyDetectLib.cohort`: one model load, one sub-folder per volume and
-``cohort.csv``). ``info --model M`` prints a bundle's manifest.
+``cohort.csv``). ``info --model M`` prints a bundle's manifest; ``landmarks INPUT`` finds anatomical
+landmarks only (``landmarks_command.py``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     roi.add_argument("--roi-margin", type=float, default=ROI_MARGIN_MM, help=f"mm added beyond the two landmarks (default {ROI_MARGIN_MM:g})")
     info = commands.add_parser("info", help="print a model bundle's manifest")
     info.add_argument("--model", help="model bundle (default: the bundled model)")
+    from .landmarks_command import add_parser as add_landmarks_parser
+
+    add_landmarks_parser(commands)
     return parser
 
 
@@ -78,6 +82,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .bundle import default_bundle_path, read_manifest
 
             print(json.dumps(read_manifest(args.model or default_bundle_path()), indent=2, sort_keys=True))
+            return 0
+        if args.command == "landmarks":
+            from .landmarks_command import print_summary, run_landmarks
+
+            print_summary(run_landmarks(args))
             return 0
         from .cohort import plan_cohort, run_cohort
 

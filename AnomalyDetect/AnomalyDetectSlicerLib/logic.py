@@ -110,6 +110,19 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
             return None
 
     @staticmethod
+    def defaultLandmarkModelPath():
+        """Path of the shipped head-and-neck CT landmark model, or None when it is not installed."""
+        try:
+            from AnomalyDetectLib.bundle import default_landmark_bundle_path
+            from AnomalyDetectLib.errors import AnomalyDetectError
+        except ImportError:
+            return None
+        try:
+            return default_landmark_bundle_path()
+        except AnomalyDetectError:
+            return None
+
+    @staticmethod
     def describeModel(modelPath=None):
         """Several lines about a model bundle (None: the bundled one): method, modality, input, metrics, thresholds.
 
@@ -234,6 +247,42 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
             self.showOutputs(inputVolumeNode, outputs)
         logging.info("AnomalyDetect: " + self.summaryText(result))
         return outputs
+
+    def detectLandmarks(self, inputVolumeNode, landmarkModelPath=None, device="auto", progress=None, shouldCancel=None):
+        """Detect landmarks only (no anomaly model) and add or update the point list "<input> landmarks".
+
+        :param landmarkModelPath: landmark bundle; None for the shipped head-and-neck CT model.
+        :return: (``LandmarkResult``, the markups point list node). One control point per landmark
+            found (label = name, description = confidence); absent landmarks are not placed.
+            Other outputs of an earlier anomaly run on this input are left as they are.
+        """
+        from AnomalyDetectLib import bundle as bundleLib
+        from AnomalyDetectLib.errors import AnomalyDetectError
+        from AnomalyDetectLib.landmark_detection import LandmarkDetector
+
+        if inputVolumeNode is None or not inputVolumeNode.IsA("vtkMRMLScalarVolumeNode") or inputVolumeNode.GetImageData() is None:
+            raise AnomalyDetectError("Select an input scalar volume that holds image data.")
+        detector = LandmarkDetector.from_bundle(bundleLib.load_bundle(landmarkModelPath or bundleLib.default_landmark_bundle_path()), device)
+        volume = self.volumeFromNode(inputVolumeNode)
+        landmarks = detector.detect(volume, progress=progress, should_cancel=shouldCancel)
+        if inputVolumeNode.GetScene() is None:
+            raise AnomalyDetectError(f"The input volume '{volume.name}' was removed from the scene while it was being analysed.")
+        writer = scene_outputs.OutputWriter(inputVolumeNode)
+        slicer.mrmlScene.StartState(slicer.mrmlScene.BatchProcessState)
+        try:
+            node = writer.node("landmarks")
+            try:
+                scene_outputs.writeLandmarks(node, landmarks)
+                self._followTransform(node, inputVolumeNode)
+            except Exception:
+                writer.rollback()
+                raise
+            role = scene_outputs.OUTPUTS["landmarks"][0]
+            inputVolumeNode.SetNodeReferenceID(role, node.GetID())
+        finally:
+            slicer.mrmlScene.EndState(slicer.mrmlScene.BatchProcessState)
+        logging.info(f"AnomalyDetect: {len(landmarks.found)} landmarks found in '{volume.name}'; absent: {', '.join(landmarks.absent) or 'none'}")
+        return landmarks, node
 
     def _writeOutputs(self, inputVolumeNode, volume, result, landmarks, region, createSegmentation):
         writer = scene_outputs.OutputWriter(inputVolumeNode)

@@ -148,6 +148,9 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             firstVolumeNode = AnomalyDetectLogic.firstImageVolumeNode()
             if firstVolumeNode:
                 self._parameterNode.inputVolume = firstVolumeNode
+        # The landmark section offers the shipped head-and-neck CT landmark model until the user picks another.
+        if not self._parameterNode.landmarkModelPath:
+            self._parameterNode.landmarkModelPath = self.logic.defaultLandmarkModelPath() or ""
 
     def setParameterNode(self, inputParameterNode):
         """Set and observe parameter node.
