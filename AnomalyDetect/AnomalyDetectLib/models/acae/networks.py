@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..ganomaly.networks import Decoder, Discriminator, Encoder, check_input_size, initialise_weights
+from ..dcgan import Decoder, Discriminator, Encoder, check_input_size, initialise_weights
 
 __all__ = ["ConvAutoencoder", "Discriminator", "check_input_size", "initialise_weights"]
 

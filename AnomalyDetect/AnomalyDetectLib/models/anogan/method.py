@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base import RECONSTRUCTION_MAPS, discriminator_step, reconstruction_map
-from ..skipganomaly.networks import initialise_weights
+from ..dcgan import initialise_weights
 from .networks import DCGANEncoder, DCGANGenerator, izif_losses, unwrap
 
 DISCRIMINATION_LOSSES = ("feature", "crossentropy")

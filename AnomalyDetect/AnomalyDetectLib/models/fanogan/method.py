@@ -18,9 +18,8 @@ from typing import Dict
 import torch
 from torch import nn
 
-from ..anogan.networks import DCGANEncoder, DCGANGenerator, izif_losses, unwrap
 from ..base import RECONSTRUCTION_MAPS, reconstruction_map
-from ..skipganomaly.networks import initialise_weights
+from ..dcgan import DCGANEncoder, DCGANGenerator, initialise_weights, izif_losses, unwrap
 
 NAN = float("nan")
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..anogan.networks import unwrap
+from ..dcgan import unwrap
 from .augment import AdaptiveProbability, augment
 from .method import score_terms
 from .networks import feature_distance
