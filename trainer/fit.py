@@ -254,8 +254,7 @@ def _headline(metrics: Dict) -> Dict:
 
 
 def _uses_abnormal_slices(method, training: Dict) -> bool:
-    uses = getattr(method, "uses_abnormal_slices", None)
-    return bool(uses is not None and uses(training))
+    return bool(method.uses_abnormal_slices(training))
 
 
 def _hand_over_abnormal_slices(method, training: Dict, trainer, train_set, log) -> Optional[int]:

@@ -93,8 +93,7 @@ def method_traits(manifest: Dict) -> MethodTraits:
             ) from None
         return MethodTraits(str(stored.get("task", "anomaly")), stored.get("detect_batch_size"), bool(stored.get("latent_search")),
                             stored.get("default_detection"))
-    return MethodTraits(getattr(method, "TASK", "anomaly"), getattr(method, "DETECT_BATCH_SIZE", None),
-                        bool(getattr(method, "LATENT_SEARCH", False)), getattr(method, "DEFAULT_DETECTION", None), method)
+    return MethodTraits(method.TASK, method.DETECT_BATCH_SIZE, bool(method.LATENT_SEARCH), method.DEFAULT_DETECTION, method)
 
 
 def needs_torch(manifest: Dict) -> Optional[str]:
@@ -141,7 +140,7 @@ def torch_runner(manifest: Dict, networks, device: str):
     from .models import get_method
 
     method = get_method(manifest["method"])
-    if getattr(method, "TASK", "anomaly") == "landmarks":
+    if method.TASK == "landmarks":
         return TorchRunner(ClassifierForward(networks), device)
     channels = int(manifest.get("channels", 1))
     return TorchRunner(AnalyseForward(method, networks, map_kind(manifest), channels, int(manifest["input_size"])), device)

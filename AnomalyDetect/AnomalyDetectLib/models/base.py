@@ -1,33 +1,15 @@
-"""What every method provides, and helpers shared by reconstruction methods.
+"""The method contract (:class:`Method`) and helpers shared by reconstruction methods.
 
-A method object (``METHOD`` in the method's package) has:
-
-* ``NAME``; ``DEFAULT_ARCHITECTURE`` and ``DEFAULT_TRAINING`` (dicts saved in bundles);
-  ``MAPS`` (the anomaly maps it can produce) and ``DEFAULT_MAP``;
-* ``build_networks(architecture) -> torch.nn.ModuleDict``;
-* ``analyse(networks, images, map_kind) -> (maps, image_scores)`` for images
-  ``(B, C, H, W)`` in [0, 1]: ``maps`` ``(B, 1, H, W)``, higher = more anomalous, and
-  ``image_scores`` ``(B,)`` (the method's own per-image score, e.g. GANomaly's
-  ‖z − ẑ‖²) or None. It is called under ``torch.no_grad()``; a method that needs
-  gradients at test time (AnoGAN's latent search) enables them itself and must leave
-  network weights untouched. Networks are in eval mode.
-* ``make_trainer(networks, training, device, total_steps) -> trainer`` whose
-  ``step(images)`` returns a dict of float losses, ``validation_loss(images)`` a float
-  computed on normal images only (used for checkpoint selection), and
-  ``state_dict()`` / ``load_state_dict()`` for the optimisers (tensors and plain
-  Python values only: checkpoints load with ``torch.load(weights_only=True)``).
-* optionally, for weakly supervised methods: ``uses_abnormal_slices(training) -> bool``;
-  when it returns True the trainer object must have ``set_abnormal_pool(images)``, which
-  ``trainer.fit`` calls once with the training patients' abnormal slices (image-level
-  labels only; pixel masks never reach a method).
-
-Slice scores come from the maps (``scoring["slice_score"] == "map"``, the mean of the
-top fraction over the scoring region) or from ``image_scores`` (``"image"``).
+Every method (``METHOD`` in the method's package) is an instance of a :class:`Method` subclass;
+the class declares each member, the optional ones with their defaults, so callers read
+attributes instead of probing with ``getattr``. Slice scores come from the maps
+(``scoring["slice_score"] == "map"``, the mean of the top fraction over the scoring region) or
+from ``image_scores`` (``"image"``).
 """
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +17,61 @@ import torch.nn.functional as F
 from ..gms import mgmsd_map
 
 RECONSTRUCTION_MAPS = ("residual", "residual_brighter", "residual_darker", "mgmsd", "mgmsd_brighter")
+
+
+class Method:
+    """What a method provides. Subclass it; override the members marked *required*.
+
+    Class attributes:
+
+    * ``NAME`` (required): the registry name, saved in bundles as ``manifest["method"]``.
+    * ``TASK``: ``"anomaly"`` (default; run by :class:`AnomalyDetectLib.pipeline.Detector`) or
+      ``"landmarks"`` (run by :mod:`AnomalyDetectLib.landmark_detection`): the one way bundles of the
+      two kinds are told apart.
+    * ``DEFAULT_ARCHITECTURE`` / ``DEFAULT_TRAINING`` (required): dicts of settings, saved in bundles.
+    * ``MAPS`` and ``DEFAULT_MAP``: the anomaly maps it can produce (anomaly methods).
+    * ``DETECT_BATCH_SIZE``: slices per forward pass at detection; None = the pipeline's default (16).
+    * ``LATENT_SEARCH``: True when detection optimises a latent code with gradients (AnoGAN): such a
+      model cannot be exported to ONNX and needs torch at detection.
+    * ``DEFAULT_DETECTION``: detection settings of landmark models; None for anomaly methods.
+    """
+
+    NAME: str = ""
+    TASK: str = "anomaly"
+    DEFAULT_ARCHITECTURE: Dict = {}
+    DEFAULT_TRAINING: Dict = {}
+    MAPS: Tuple[str, ...] = ()
+    DEFAULT_MAP: str = ""
+    DETECT_BATCH_SIZE: Optional[int] = None
+    LATENT_SEARCH: bool = False
+    DEFAULT_DETECTION: Optional[Dict] = None
+
+    def build_networks(self, architecture: Dict) -> torch.nn.ModuleDict:
+        """Required: the networks for ``architecture`` (the manifest's, defaults filled in)."""
+        raise NotImplementedError(f"{type(self).__name__} does not build networks")
+
+    def analyse(self, networks: torch.nn.ModuleDict, images: torch.Tensor, map_kind: str):
+        """Required for anomaly methods: ``(maps, image_scores)`` for images ``(B, C, H, W)`` in [0, 1].
+
+        ``maps`` ``(B, 1, H, W)``, higher = more anomalous (for a 2.5D input, of the centre slice);
+        ``image_scores`` ``(B,)`` (the method's own per-image score, e.g. GANomaly's ‖z − ẑ‖²) or
+        None. Called under ``torch.no_grad()`` with networks in eval mode; a method that needs
+        gradients at test time (AnoGAN's latent search) enables them itself and must leave network
+        weights untouched.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not analyse images")
+
+    def make_trainer(self, networks: torch.nn.ModuleDict, training: Dict, device, total_steps: int = 0):
+        """Required for methods trained by ``trainer.fit``: an object with ``step(images) -> {loss: float}``,
+        ``validation_loss(images) -> float`` (normal images only; checkpoint selection) and
+        ``state_dict()`` / ``load_state_dict()`` for its optimisers (tensors and plain values only:
+        checkpoints load with ``torch.load(weights_only=True)``)."""
+        raise NotImplementedError(f"{type(self).__name__} is not trained by trainer.fit")
+
+    def uses_abnormal_slices(self, training: Dict) -> bool:
+        """True for weakly supervised settings; the trainer then gets ``set_abnormal_pool(images)`` once,
+        with the training patients' abnormal slices (image-level labels only; pixel masks never reach a method)."""
+        return False
 
 
 def centre_channel(images: torch.Tensor) -> torch.Tensor:

@@ -18,13 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, discriminator_step, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, Method, discriminator_step, reconstruction_map
 from .networks import ConvAutoencoder, Discriminator, check_input_size, initialise_weights
 
 RECONSTRUCTION_LOSSES = ("l1", "l2")
 
 
-class AdversarialConvAutoencoder:
+class AdversarialConvAutoencoder(Method):
     NAME = "acae"
     DEFAULT_ARCHITECTURE = {"input_size": 64, "channels": 1, "base_channels": 32, "depth": 4, "latent_size": 100}
     DEFAULT_TRAINING = {"reconstruction": "l1", "w_rec": 50.0, "w_adv": 1.0, "learning_rate": 2e-4, "beta1": 0.5}

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import RECONSTRUCTION_MAPS, discriminator_step, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, Method, discriminator_step, reconstruction_map
 from ..dcgan import initialise_weights
 from .networks import DCGANEncoder, DCGANGenerator, izif_losses, unwrap
 
@@ -116,7 +116,7 @@ def _search_loss(generator, discriminator, images, real_features, z, lam, discri
     return (1.0 - lam) * residual + lam * discrimination, residual, discrimination, reconstructions
 
 
-class AnoGAN:
+class AnoGAN(Method):
     NAME = "anogan"
     DEFAULT_ARCHITECTURE = {"input_size": 64, "channels": 1, "base_channels": 32, "depth": 4, "latent_dim": 100, "encoder": False,
                             **SEARCH_DEFAULTS}

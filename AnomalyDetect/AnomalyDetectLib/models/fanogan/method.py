@@ -18,13 +18,13 @@ from typing import Dict
 import torch
 from torch import nn
 
-from ..base import RECONSTRUCTION_MAPS, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, Method, reconstruction_map
 from ..dcgan import DCGANEncoder, DCGANGenerator, initialise_weights, izif_losses, unwrap
 
 NAN = float("nan")
 
 
-class FAnoGAN:
+class FAnoGAN(Method):
     NAME = "fanogan"
     DEFAULT_ARCHITECTURE = {"input_size": 64, "channels": 1, "base_channels": 32, "depth": 4, "latent_dim": 128, "score_kappa": 1.0}
     DEFAULT_TRAINING = {

@@ -17,11 +17,11 @@ from typing import Dict
 import torch
 from torch import nn
 
-from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, discriminator_step, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, Method, discriminator_step, reconstruction_map
 from .networks import Discriminator, GanomalyGenerator, check_input_size, initialise_weights
 
 
-class Ganomaly:
+class Ganomaly(Method):
     NAME = "ganomaly"
     DEFAULT_ARCHITECTURE = {"input_size": 64, "channels": 1, "base_channels": 32, "depth": 4, "latent_size": 100}
     DEFAULT_TRAINING = {"w_adv": 1.0, "w_con": 50.0, "w_lat": 1.0, "learning_rate": 2e-4, "beta1": 0.5}

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..anogan import search_latent
-from ..base import RECONSTRUCTION_MAPS, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, Method, reconstruction_map
 from .encoder import LatentStatistics, PSPEncoder
 from .networks import Discriminator, Generator
 
@@ -70,7 +70,7 @@ def combine(networks: nn.ModuleDict, terms: torch.Tensor, settings: Dict) -> tor
     return standardised[:, 0] + float(settings["latent_weight"]) * standardised[:, 1]
 
 
-class HQAnoGAN:
+class HQAnoGAN(Method):
     NAME = "hqanogan"
     DEFAULT_ARCHITECTURE = {
         "input_size": 64, "channels": 1, "z_dim": 128, "w_dim": 128, "mapping_layers": 4, "channel_base": 1024, "channel_max": 64,

@@ -12,10 +12,11 @@ from typing import Dict
 
 from torch import nn
 
+from ..base import Method
 from .networks import MiniVGG
 
 
-class LandmarkClassifier:
+class LandmarkClassifier(Method):
     NAME = "landmarks"
     TASK = "landmarks"
     DEFAULT_ARCHITECTURE = {"input_size": 32, "channels": 3, "widths": [16, 32, 64], "dense": 128, "classes": []}

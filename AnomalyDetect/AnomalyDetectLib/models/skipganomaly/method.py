@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, discriminator_step, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, Method, discriminator_step, reconstruction_map
 from .networks import Discriminator, UNetGenerator, initialise_weights
 
 
-class SkipGANomaly:
+class SkipGANomaly(Method):
     NAME = "skipganomaly"
     DEFAULT_ARCHITECTURE = {"input_size": 64, "channels": 1, "base_channels": 32, "depth": 4, "skips": [True, True, True, True]}
     DEFAULT_TRAINING = {"w_adv": 1.0, "w_con": 50.0, "w_lat": 1.0, "learning_rate": 2e-4, "beta1": 0.5}

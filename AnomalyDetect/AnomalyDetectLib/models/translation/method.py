@@ -30,14 +30,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...pseudolesion import PseudoLesionConfig, add_pseudo_lesions
-from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, reconstruction_map
+from ..base import RECONSTRUCTION_MAPS, GeneratorDiscriminatorState, Method, reconstruction_map
 from .networks import ATTENTION_MODES, DISCRIMINATORS, PatchDiscriminator, TranslationGenerator, UNetDiscriminator
 
 DOMAINS_Y = ("pseudo", "weak")
 ADVERSARIAL_LOSSES = ("lsgan", "bce")
 
 
-class Translation:
+class Translation(Method):
     NAME = "translation"
     DEFAULT_ARCHITECTURE = {
         "input_size": 64, "channels": 1, "base_channels": 16, "n_downsampling": 2, "n_res_blocks": 4, "attention": "both",
