@@ -152,3 +152,21 @@ def scene(slicer_module):
     slicer.mrmlScene.Clear(1)
     yield slicer.mrmlScene
     slicer.mrmlScene.Clear(1)
+
+
+@pytest.fixture
+def widget(slicer_module, scene):
+    """The module widget as Slicer makes it: a parent module panel, setup(), then enter()."""
+    slicer, module = slicer_module
+    import qt
+
+    parent = slicer.qSlicerScriptedLoadableModuleWidget()
+    parent.setLayout(qt.QVBoxLayout())
+    parent.setMRMLScene(slicer.mrmlScene)
+    instance = module.AnomalyDetectWidget(parent)
+    instance.setup()
+    parent.enter()
+    instance.enter()
+    slicer.util._displayedMessages.clear()
+    yield instance
+    instance.cleanup()

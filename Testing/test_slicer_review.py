@@ -20,22 +20,6 @@ from conftest import MODULE_DIR, ROOT, STANDIN_DIR
 SLICER_LIB_DIR = Path(MODULE_DIR) / "AnomalyDetectSlicerLib"
 
 
-@pytest.fixture
-def widget(slicer_module, scene):
-    slicer, module = slicer_module
-    import qt
-
-    parent = slicer.qSlicerScriptedLoadableModuleWidget()
-    parent.setLayout(qt.QVBoxLayout())
-    parent.setMRMLScene(slicer.mrmlScene)
-    instance = module.AnomalyDetectWidget(parent)
-    instance.setup()
-    parent.enter()
-    instance.enter()
-    yield instance
-    instance.cleanup()
-
-
 def _volume(slicer, module, name="Image", className=None):
     voxels = module.AnomalyDetectTest.syntheticVolumeArray()
     if className in (None, "vtkMRMLScalarVolumeNode", "vtkMRMLLabelMapVolumeNode"):

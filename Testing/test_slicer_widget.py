@@ -22,22 +22,6 @@ WIDGET_FILE = MODULE_DIR / "AnomalyDetectSlicerLib" / "widget.py"
 
 
 
-@pytest.fixture
-def widget(slicer_module, scene):
-    """The module widget as Slicer makes it: a parent module panel, setup(), then enter()."""
-    slicer, module = slicer_module
-    import qt
-
-    parent = slicer.qSlicerScriptedLoadableModuleWidget()
-    parent.setLayout(qt.QVBoxLayout())
-    parent.setMRMLScene(slicer.mrmlScene)
-    instance = module.AnomalyDetectWidget(parent)
-    instance.setup()
-    parent.enter()
-    instance.enter()
-    slicer.util._displayedMessages.clear()
-    yield instance
-    instance.cleanup()
 
 
 def _input_node(slicer, module, name="TestVolume", slices=10):

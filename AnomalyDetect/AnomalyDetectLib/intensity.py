@@ -26,18 +26,17 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .errors import BundleError
+from .scoring import robust_spread
 
 DIRECTIONS = ("brighter", "darker")
 
 
 def tissue_statistics(values: np.ndarray) -> Tuple[float, float]:
-    """Median and robust standard deviation (1.4826 × MAD, at least 1e-6) of normalised tissue intensities."""
+    """Median and robust standard deviation (:func:`AnomalyDetectLib.scoring.robust_spread`, at least 1e-6) of normalised tissue intensities."""
     values = np.asarray(values, dtype=np.float64).ravel()
     if values.size == 0:
         return 0.5, 1.0
-    median = float(np.median(values))
-    spread = float(1.4826 * np.median(np.abs(values - median)))
-    return median, max(spread, 1e-6)
+    return float(np.median(values)), max(robust_spread(values), 1e-6)
 
 
 @dataclass(frozen=True)

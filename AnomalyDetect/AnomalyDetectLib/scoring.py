@@ -80,7 +80,7 @@ class LevelCalibration:
         if scores.size < 2:
             raise ValueError("level calibration needs at least two normal slices")
         centres = (np.arange(bins) + 0.5) / bins
-        global_spread = _spread(scores)
+        global_spread = robust_spread(scores)
         medians, spreads = [], []
         for centre in centres:
             half_width = 0.5 / bins
@@ -90,7 +90,7 @@ class LevelCalibration:
                 chosen = np.abs(levels - centre) <= half_width
             values = scores[chosen] if chosen.any() else scores
             medians.append(float(np.median(values)))
-            spreads.append(float(max(_spread(values), 0.25 * global_spread, 1e-6)))
+            spreads.append(float(max(robust_spread(values), 0.25 * global_spread, 1e-6)))
         return cls(centres.tolist(), medians, spreads)
 
     def apply(self, levels: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -106,7 +106,7 @@ class LevelCalibration:
         return cls(**config) if config else None
 
 
-def _spread(values: np.ndarray) -> float:
+def robust_spread(values: np.ndarray) -> float:
     """Robust standard deviation (1.4826 × median absolute deviation)."""
     return float(1.4826 * np.median(np.abs(values - np.median(values))))
 

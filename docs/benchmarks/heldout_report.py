@@ -31,6 +31,7 @@ from AnomalyDetectLib.bundle import default_bundle_path, load_bundle
 from AnomalyDetectLib.pipeline import Detector
 from sklearn.metrics import roc_auc_score
 
+from trainer import metrics
 from trainer.data import Case, read_case
 
 PIXELS_PER_PATIENT = 40_000
@@ -55,19 +56,7 @@ def patient_record(patient, labels, scores, flagged, mask, anomaly_map, brain, c
 
 
 def position_matched_auroc(records):
-    positives, negatives = [], []
-    for r in records:
-        labels, scores = r["labels"], r["scores"]
-        tumour = np.flatnonzero(labels == 1)
-        if tumour.size == 0:
-            continue
-        near = np.array([labels[k] == 0 and np.abs(tumour - k).min() <= 5 for k in range(len(labels))])
-        positives.append(scores[labels == 1])
-        negatives.append(scores[near])
-    positives, negatives = np.concatenate(positives or [[]]), np.concatenate(negatives or [[]])
-    if positives.size == 0 or negatives.size == 0:
-        return None
-    return float(roc_auc_score(np.r_[np.ones(positives.size), np.zeros(negatives.size)], np.r_[positives, negatives]))
+    return metrics.position_matched([r["labels"] for r in records], [r["scores"] for r in records])["auroc"]
 
 
 def figures(records):
