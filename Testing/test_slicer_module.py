@@ -8,7 +8,7 @@ an API Slicer does not have (or the stand-in was not taught) fails here.
 Here: Python 3.9 compatibility, what is imported at file scope, the stand-in's own bookkeeping,
 the logic's map and table, re-runs, cancel, bad models, the self-test and the CMake lists. The
 other outputs are in test_slicer_logic.py, the panel in test_slicer_widget.py, the stand-in's node
-classes in test_slicer_standin_nodes.py, packaging and dependencies in test_packaging_slicer.py.
+classes in test_slicer_standin_nodes.py, packaging in test_packaging_slicer.py, the dependency installer in test_slicer_dependencies.py.
 Fixtures (``slicer_module``, ``scene``, ``tiny_bundle_path``) come from ``Testing/conftest.py``.
 """
 

@@ -3,7 +3,7 @@
 Reload of the Lib modules, the threshold after Close Scene, GUI connectors on Slicer 5.8, the
 self-test without torch, vector/tensor/diffusion inputs and label maps, translatable text,
 contributors, the sample in Sample Data, the module's dependencies, and display nodes left to
-Slicer. (Installed versions: Testing/test_packaging_slicer.py.)
+Slicer. (Installed versions: Testing/test_slicer_dependencies.py.)
 """
 
 import ast
