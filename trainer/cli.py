@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=int, default=32, help="slices per step (per process under torchrun)")
     fit.add_argument("--validation-fraction", type=float, default=0.2, help="fraction of PATIENTS held out for selection and calibration")
     fit.add_argument("--test-fraction", type=float, default=0.0, help="fraction of PATIENTS set aside untouched (evaluate --split test)")
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--seed", type=int, default=0, help="seed of the weights, slice order and augmentation (and of the split unless --split-seed)")
+    fit.add_argument("--split-seed", type=int, default=None,
+                     help="seed of the patient split only (default: --seed); keep it fixed to compare training seeds on the same patients")
     fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     fit.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     fit.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
@@ -127,7 +129,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             fit(FitConfig(
                 method=args.method, data=args.data, out=args.out, modality=args.modality, input_size=args.input_size,
                 epochs=args.epochs, batch_size=args.batch_size, validation_fraction=args.validation_fraction,
-                test_fraction=args.test_fraction, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+                test_fraction=args.test_fraction, seed=args.seed, split_seed=args.split_seed, device=args.device,
+                checkpoint_every=args.checkpoint_every,
                 resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
                 architecture=args.architecture, training=args.training, scoring=args.scoring, normalisation=args.normalisation,
                 threads=args.threads, quiet=args.quiet, context_slices=args.context_slices, context_spacing_mm=args.context_spacing_mm,

@@ -65,6 +65,7 @@ class FitConfig:
     validation_fraction: float = 0.2
     test_fraction: float = 0.0
     seed: int = 0
+    split_seed: Optional[int] = None  # the patient split's seed; None = seed
     device: str = "auto"
     checkpoint_every: int = 200
     resume: bool = False
@@ -141,7 +142,9 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     normaliser, normalisation_note = choose_normaliser(config.modality, cases, config.normalisation)
     if normalisation_note:
         log(normalisation_note[0].upper() + normalisation_note[1:])
-    train_cases, validation_cases, test_cases = split_by_patient(cases, config.validation_fraction, config.seed, config.test_fraction)
+    train_cases, validation_cases, test_cases = split_by_patient(
+        cases, config.validation_fraction, config.seed if config.split_seed is None else config.split_seed, config.test_fraction
+    )
     class_counts = split_class_counts({"training": train_cases, "validation": validation_cases, "test": test_cases})
     started = time.perf_counter()
     train_set = load_slices(train_cases, normaliser, config.input_size, scoring["min_foreground_fraction"], context=slice_context)
@@ -223,6 +226,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
             "stopped_by_time_limit": out_of_time,
             "distributed": context.describe(),
             "seed": config.seed,
+            "split_seed": config.seed if config.split_seed is None else config.split_seed,
             "device": device,
             "hyperparameters": training,
             "selected_step": state["best_step"],

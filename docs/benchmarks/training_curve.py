@@ -1,0 +1,95 @@
+"""Training-length curve and seed spread for the bundled LGG translation recipe (issue 12, levers 3 and 4).
+
+Trains the bundled recipe in chunks (``--max-steps`` 120, 240, ... with ``--resume``) and keeps the bundle
+that each chunk ends with: the weights a user would get had training stopped there (the checkpoint with the
+lowest normal-slice validation loss so far, calibrated on the normal validation slices). The patient split is
+fixed (``--split-seed 0``: the bundle's split); ``--seed`` changes only the weights, the slice order and the
+augmentation, so several seeds measure the spread of the recipe on the same validation patients.
+
+    python docs/benchmarks/training_curve.py --data ../shared/data/lgg_flair --out-dir curve --seed 1 --steps 720
+    python docs/benchmarks/training_curve.py --out-dir curve --report     # the table, from the saved bundles
+
+Re-running continues where it stopped (finished chunks are skipped, the last checkpoint is resumed). The
+validation metrics printed are those each bundle's manifest carries (validation patients only).
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path[:0] = [os.path.join(ROOT, "AnomalyDetect"), ROOT]
+
+from AnomalyDetectLib.bundle import read_manifest  # noqa: E402
+
+# The bundled default's recipe ("Reproducing the bundle" in docs/BENCHMARKS.md) with the scoring it ships with.
+RECIPE = [
+    "--method", "translation", "--epochs", "40", "--test-fraction", "0.2", "--split-seed", "0",
+    "--architecture", json.dumps({"base_channels": 8, "n_res_blocks": 2}),
+    "--training", json.dumps({"pseudo_lesion": {"foreground_threshold": 0.02}}),
+    "--scoring", json.dumps({"map": "residual_brighter", "interior_erosion_mm": 10,
+                             "intensity_weighting": {"direction": "brighter", "offset_sd": 1.0}}),
+]
+
+
+def snapshot_path(out_dir: str, seed: int, step: int) -> str:
+    return os.path.join(out_dir, f"seed{seed}_step{step:04d}.safetensors")
+
+
+def train(args) -> None:
+    os.makedirs(args.out_dir, exist_ok=True)
+    work = os.path.join(args.out_dir, f"seed{args.seed}_work.safetensors")
+    for target in range(args.chunk, args.steps + 1, args.chunk):
+        snapshot = snapshot_path(args.out_dir, args.seed, target)
+        if os.path.exists(snapshot):
+            continue
+        command = [sys.executable, "-m", "trainer", "fit", *RECIPE, "--data", args.data, "--out", work,
+                   "--seed", str(args.seed), "--max-steps", str(target), "--checkpoint-every", str(args.chunk),
+                   "--threads", str(args.threads), "--quiet"]
+        if os.path.exists(work + ".checkpoint.pt"):
+            command.append("--resume")
+        print(f"seed {args.seed}: training to step {target}", flush=True)
+        subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "AnomalyDetect"), ROOT])})
+        shutil.copyfile(work, snapshot + ".partial")
+        os.replace(snapshot + ".partial", snapshot)
+
+
+def report(out_dir: str) -> None:
+    rows = []
+    for path in glob.glob(os.path.join(out_dir, "seed*_step*.safetensors")):
+        seed, step = map(int, re.findall(r"seed(\d+)_step(\d+)", os.path.basename(path))[0])
+        manifest = read_manifest(path)
+        metrics, training = manifest["validation_metrics"], manifest["training"]
+        rows.append((seed, step, training["selected_step"], training["selected_validation_loss"], metrics["slice_auroc"],
+                     metrics["position_matched_auroc"], metrics["pixel_auroc"], metrics["pixel_dice"],
+                     metrics["slice_sensitivity"], metrics["slice_specificity"], training["training_seconds"]))
+    print("| seed | steps | kept step | normal val. loss | slice AUROC | pos.-matched | pixel AUROC | Dice | sens. | spec. | train min |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in sorted(rows):
+        seed, step, kept, loss, *figures, seconds = row
+        print(f"| {seed} | {step} | {kept} | {loss:.5f} | " + " | ".join(f"{v:.3f}" for v in figures) + f" | {seconds / 60:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "lgg_flair"))
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=720)
+    parser.add_argument("--chunk", type=int, default=120)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", action="store_true", help="only print the table of the saved bundles")
+    args = parser.parse_args()
+    if not args.report:
+        train(args)
+    report(args.out_dir)
+
+
+if __name__ == "__main__":
+    main()
