@@ -225,3 +225,21 @@ def test_weak_mode_gets_only_the_training_patients_abnormal_slices(phantom_datas
     no_lesions = write_phantom_dataset(tmp_path / "normal_only", count=4, lesion_every=1, shape=(12, 32, 32))
     with pytest.raises(AnomalyDetectError, match="abnormal slices"):
         _fit(no_lesions, tmp_path / "none.safetensors", architecture, {"domain_y": "weak"}, max_steps=1, batch_size=4)
+
+
+def test_crop_training_keeps_lesion_scale_and_detects_on_whole_slices(phantom_dataset, tmp_path):
+    """--crop-size: 16×16 crops of 32×32 slices in training, whole 32×32 slices at detection."""
+    manifest = _fit(phantom_dataset, tmp_path / "crops.safetensors", ARCHITECTURE, TRAINING, max_steps=3, crop_size=16)
+    assert manifest["input_size"] == 32 and manifest["training"]["crop_size"] == 16
+    assert manifest["training"]["hyperparameters"]["pseudo_lesion"]["size_reference"] == 32  # lesions sized by the slice
+    volume, _ = make_head_phantom(seed=61, shape=(8, 40, 40), lesion=True)
+    result = detect(volume, load_bundle(str(tmp_path / "crops.safetensors")), device="cpu")
+    assert result.anomaly_map.shape == volume.voxels.shape and np.all(np.isfinite(result.slice_scores))
+
+
+def test_crop_size_is_checked(phantom_dataset, tmp_path):
+    with pytest.raises(AnomalyDetectError, match="multiple of 8"):
+        _fit(phantom_dataset, tmp_path / "a.safetensors", ARCHITECTURE, TRAINING, max_steps=1, crop_size=32)
+    with pytest.raises(AnomalyDetectError, match="fully convolutional"):
+        fit(FitConfig(method="skipganomaly", data=phantom_dataset, out=str(tmp_path / "b.safetensors"), input_size=32, crop_size=16,
+                      max_steps=1, device="cpu", quiet=True))

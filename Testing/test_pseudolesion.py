@@ -112,3 +112,11 @@ def test_lesions_stay_inside_the_head_when_the_background_is_noisy():
     _, masks = add_pseudo_lesions(slices, PseudoLesionConfig(), seed=0)
     assert masks.amax(dim=(1, 2, 3)).min() > 0.5, "every slice got a lesion"
     assert float(masks[~head].max()) == 0.0, "no lesion pixel outside the head"
+
+
+def test_size_reference_scales_lesions_to_the_whole_slice(slices):
+    """Crops of a 64-pixel slice get lesions sized for 64 pixels when size_reference says so, not for the crop."""
+    crops = slices[..., 16:48, 16:48]
+    _, own = add_pseudo_lesions(crops, PseudoLesionConfig(blob_probability=1.0), seed=3)
+    _, whole = add_pseudo_lesions(crops, PseudoLesionConfig(blob_probability=1.0, size_reference=64), seed=3)
+    assert whole.sum() > 2.0 * own.sum(), (float(whole.sum()), float(own.sum()))  # radii ×2 → areas about ×4

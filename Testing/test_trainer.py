@@ -215,3 +215,16 @@ def test_fit_and_detect_on_a_folder_of_2d_images(tmp_path):
     image = read_volume(str(tmp_path / "abnormal" / "0.png"))
     result = detect(image, load_bundle(out), device="cpu")
     assert result.anomaly_map.shape == (1, 40, 52) and result.slice_scores.shape == (1,)
+
+
+def test_random_crops_are_windows_of_their_own_image():
+    from trainer.augmentation import random_crops
+
+    images = torch.arange(4 * 2 * 10 * 12, dtype=torch.float32).reshape(4, 2, 10, 12)
+    crops = random_crops(images, 6, torch.Generator().manual_seed(0))
+    assert crops.shape == (4, 2, 6, 6)
+    for image, crop in zip(images, crops):
+        row, column = divmod(int(crop[0, 0, 0] - image[0, 0, 0]), 12)  # the values encode their position
+        assert torch.equal(crop, image[:, row : row + 6, column : column + 6])
+    again = random_crops(images, 6, torch.Generator().manual_seed(0))
+    assert torch.equal(crops, again), "the same generator state gives the same crops (resume repeats them)"

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--modality", default="MR", choices=["MR", "CT"])
     fit.add_argument("--input-size", type=int, default=64)
     fit.add_argument("--epochs", type=int, default=30)
+    fit.add_argument("--crop-size", type=int, default=None,
+                     help="train on random crops of this size of the --input-size slices (fully convolutional methods: "
+                          "translation); detection runs on whole slices")
     fit.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for smoke runs)")
     fit.add_argument("--max-minutes", type=float, default=None, help="stop training cleanly once this much training time is spent")
     fit.add_argument("--batch-size", type=int, default=32, help="slices per step (per process under torchrun)")
@@ -130,7 +133,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 method=args.method, data=args.data, out=args.out, modality=args.modality, input_size=args.input_size,
                 epochs=args.epochs, batch_size=args.batch_size, validation_fraction=args.validation_fraction,
                 test_fraction=args.test_fraction, seed=args.seed, split_seed=args.split_seed, device=args.device,
-                checkpoint_every=args.checkpoint_every,
+                checkpoint_every=args.checkpoint_every, crop_size=args.crop_size,
                 resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
                 architecture=args.architecture, training=args.training, scoring=args.scoring, normalisation=args.normalisation,
                 threads=args.threads, quiet=args.quiet, context_slices=args.context_slices, context_spacing_mm=args.context_spacing_mm,

@@ -44,11 +44,12 @@ from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.scoring import DEFAULT_SCORING
 
 from . import distributed
+from .augmentation import augment, check_crop, random_crops
 from .calibrate import calibrate_and_validate
 from .data import describe_data, discover_data, load_slices, split_by_patient, split_class_counts
 from .normalisation import choose_normaliser, normaliser_for
 
-__all__ = ["FitConfig", "fit", "normaliser_for", "augment", "checkpoint_path", "log_path"]
+__all__ = ["FitConfig", "fit", "normaliser_for", "augment", "random_crops", "checkpoint_path", "log_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class FitConfig:
     architecture: Dict = field(default_factory=dict)
     training: Dict = field(default_factory=dict)
     scoring: Dict = field(default_factory=dict)
+    crop_size: Optional[int] = None  # train on random crops of this size (fully convolutional methods); detect on whole slices
     context_slices: int = 1  # 2.5D context: slices per model input (odd); 1 = 2D
     context_spacing_mm: float = 0.0  # distance between context slices along the slice normal
     normalisation: Dict = field(default_factory=dict)
@@ -81,17 +83,6 @@ class FitConfig:
     pixel_quantile: float = PIXEL_QUANTILE
     threads: Optional[int] = None
     quiet: bool = False
-
-
-def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Left–right flips, shifts of up to 3 pixels and ±10 % intensity scaling."""
-    batch = images.shape[0]
-    flip = torch.rand(batch, generator=generator) < 0.5
-    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-    shifts = torch.randint(-3, 4, (2,), generator=generator).tolist()
-    images = torch.roll(images, shifts=shifts, dims=(-2, -1))
-    scale = 1.0 + 0.2 * (torch.rand(batch, 1, 1, 1, generator=generator) - 0.5)
-    return (images * scale).clamp(0.0, 1.0)
 
 
 def checkpoint_path(out: str) -> str:
@@ -133,6 +124,10 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     if not slice_context.is_2d:
         architecture["channels"] = slice_context.channels
     training = dict(method.DEFAULT_TRAINING, **config.training)
+    if config.crop_size is not None:
+        check_crop(method, config.crop_size, config.input_size)
+        if "pseudo_lesion" in training:  # lesion sizes stay fractions of the whole slice, not of the crop
+            training["pseudo_lesion"] = {"size_reference": config.input_size, **training["pseudo_lesion"]}
 
     log = logger.info if config.quiet or not context.is_main else print
     inventory = discover_data(config.data)
@@ -222,6 +217,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
             "epochs": config.epochs,
             "steps": step,
             "batch_size": config.batch_size,
+            "crop_size": config.crop_size,  # None: whole slices
             "max_minutes": config.max_minutes,
             "stopped_by_time_limit": out_of_time,
             "distributed": context.describe(),
@@ -288,7 +284,10 @@ def _train(config: FitConfig, context: distributed.DistributedContext, networks,
         step_seed = config.seed * 1_000_003 + step + context.seed_offset
         generator = torch.Generator().manual_seed(step_seed)
         torch.manual_seed(step_seed)
-        batch = augment(images[batch_indices], generator).to(context.device)
+        batch = augment(images[batch_indices], generator)
+        if config.crop_size is not None:
+            batch = random_crops(batch, config.crop_size, generator)
+        batch = batch.to(context.device)
         losses = trainer.step(batch)
         step += 1
         state["training_seconds"] = seconds_before + time.perf_counter() - started

@@ -58,6 +58,10 @@ class PseudoLesionConfig:
     texture_strength: float = 0.3  # blob: t, relative modulation of the shift by the texture
     texture_scale: float = 0.03  # blob: σ of the blur that smooths the texture noise
     patch_scale_range: Tuple[float, float] = (0.5, 0.9)  # patch: shrink factor k of the source region
+    # The image size (pixels) that the fractions above refer to; None = each image's own smaller side. Training
+    # on crops of larger slices (trainer fit --crop-size) sets the full slice size, so lesions keep their size
+    # relative to the anatomy instead of to the crop.
+    size_reference: Optional[int] = None
     source_margin: float = 0.15  # patch: erosion of the foreground that source centres c_src lie in (``margin`` if that is empty)
     patch_gain_range: Tuple[float, float] = (0.75, 1.25)  # patch: intensity gain g
     patch_offset_range: Tuple[float, float] = (0.05, 0.2)  # patch: |offset o|, sign drawn like s
@@ -135,7 +139,7 @@ def add_pseudo_lesions(
         if seed is not None:
             generator.manual_seed(int(seed))
     batch, _, height, width = images.shape
-    size = float(min(height, width))
+    size = float(config.size_reference or min(height, width))
     device, dtype = images.device, images.dtype
     if foreground is None:
         foreground = filled_foreground(images, config.foreground_threshold)

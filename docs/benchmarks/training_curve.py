@@ -8,6 +8,9 @@ augmentation, so several seeds measure the spread of the recipe on the same vali
 
     python docs/benchmarks/training_curve.py --data ../shared/data/lgg_flair --out-dir curve --seed 1 --steps 720
     python docs/benchmarks/training_curve.py --out-dir curve --report     # the table, from the saved bundles
+    # lever 2, resolution at today's cost per step: 64×64 crops of 128×128 slices, whole slices at detection
+    python docs/benchmarks/training_curve.py --out-dir curve --seed 0 --steps 360 --tag res128 \
+        --fit-args "--input-size 128 --crop-size 64"
 
 Re-running continues where it stopped (finished chunks are skipped, the last checkpoint is resumed). The
 validation metrics printed are those each bundle's manifest carries (validation patients only).
@@ -18,6 +21,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,20 +42,20 @@ RECIPE = [
 ]
 
 
-def snapshot_path(out_dir: str, seed: int, step: int) -> str:
-    return os.path.join(out_dir, f"seed{seed}_step{step:04d}.safetensors")
+def snapshot_path(out_dir: str, seed: int, step: int, tag: str = "") -> str:
+    return os.path.join(out_dir, f"{tag + '_' if tag else ''}seed{seed}_step{step:04d}.safetensors")
 
 
 def train(args) -> None:
     os.makedirs(args.out_dir, exist_ok=True)
-    work = os.path.join(args.out_dir, f"seed{args.seed}_work.safetensors")
+    work = snapshot_path(args.out_dir, args.seed, 0, args.tag).replace("_step0000", "_work")
     for target in range(args.chunk, args.steps + 1, args.chunk):
-        snapshot = snapshot_path(args.out_dir, args.seed, target)
+        snapshot = snapshot_path(args.out_dir, args.seed, target, args.tag)
         if os.path.exists(snapshot):
             continue
         command = [sys.executable, "-m", "trainer", "fit", *RECIPE, "--data", args.data, "--out", work,
                    "--seed", str(args.seed), "--max-steps", str(target), "--checkpoint-every", str(args.chunk),
-                   "--threads", str(args.threads), "--quiet"]
+                   "--threads", str(args.threads), "--quiet", *shlex.split(args.fit_args)]
         if os.path.exists(work + ".checkpoint.pt"):
             command.append("--resume")
         print(f"seed {args.seed}: training to step {target}", flush=True)
@@ -62,18 +66,21 @@ def train(args) -> None:
 
 def report(out_dir: str) -> None:
     rows = []
-    for path in glob.glob(os.path.join(out_dir, "seed*_step*.safetensors")):
-        seed, step = map(int, re.findall(r"seed(\d+)_step(\d+)", os.path.basename(path))[0])
+    for path in glob.glob(os.path.join(out_dir, "*seed*_step*.safetensors")):
+        tag, seed, step = re.findall(r"^(.*?)_?seed(\d+)_step(\d+)", os.path.basename(path))[0]
+        seed, step = int(seed), int(step)
         manifest = read_manifest(path)
         metrics, training = manifest["validation_metrics"], manifest["training"]
-        rows.append((seed, step, training["selected_step"], training["selected_validation_loss"], metrics["slice_auroc"],
+        rows.append((tag or "default", manifest["input_size"], seed, step, training["selected_step"],
+                     training["selected_validation_loss"], metrics["slice_auroc"],
                      metrics["position_matched_auroc"], metrics["pixel_auroc"], metrics["pixel_dice"],
                      metrics["slice_sensitivity"], metrics["slice_specificity"], training["training_seconds"]))
-    print("| seed | steps | kept step | normal val. loss | slice AUROC | pos.-matched | pixel AUROC | Dice | sens. | spec. | train min |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| recipe | input | seed | steps | kept step | normal val. loss | slice AUROC | pos.-matched | pixel AUROC | Dice "
+          "| sens. | spec. | train min |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in sorted(rows):
-        seed, step, kept, loss, *figures, seconds = row
-        print(f"| {seed} | {step} | {kept} | {loss:.5f} | " + " | ".join(f"{v:.3f}" for v in figures) + f" | {seconds / 60:.1f} |")
+        tag, size, seed, step, kept, loss, *figures, seconds = row
+        print(f"| {tag} | {size} | {seed} | {step} | {kept} | {loss:.5f} | " + " | ".join(f"{v:.3f}" for v in figures) + f" | {seconds / 60:.1f} |")
 
 
 def main() -> None:
@@ -84,6 +91,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=720)
     parser.add_argument("--chunk", type=int, default=120)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tag", default="", help="name of a variant of the recipe (prefix of its bundles)")
+    parser.add_argument("--fit-args", default="", help="extra arguments for trainer fit, e.g. \"--input-size 128 --crop-size 64\"")
     parser.add_argument("--report", action="store_true", help="only print the table of the saved bundles")
     args = parser.parse_args()
     if not args.report:

@@ -34,6 +34,9 @@ class Method:
     * ``LATENT_SEARCH``: True when detection optimises a latent code with gradients (AnoGAN): such a
       model cannot be exported to ONNX and needs torch at detection.
     * ``DEFAULT_DETECTION``: detection settings of landmark models; None for anomaly methods.
+    * ``FULLY_CONVOLUTIONAL``: True when the networks run on any image size that the training size
+      divides (no layer fixed to ``input_size``), so training may use crops of the detection-size
+      slices (``trainer fit --crop-size``).
     """
 
     NAME: str = ""
@@ -45,6 +48,7 @@ class Method:
     DETECT_BATCH_SIZE: Optional[int] = None
     LATENT_SEARCH: bool = False
     DEFAULT_DETECTION: Optional[Dict] = None
+    FULLY_CONVOLUTIONAL: bool = False
 
     def build_networks(self, architecture: Dict) -> torch.nn.ModuleDict:
         """Required: the networks for ``architecture`` (the manifest's, defaults filled in)."""

@@ -50,6 +50,7 @@ class Translation(Method):
     }
     MAPS = RECONSTRUCTION_MAPS + ("attention",)
     DEFAULT_MAP = "mgmsd"
+    FULLY_CONVOLUTIONAL = True  # convolutions, interpolated attention, sum-pooled discriminator head
 
     def build_networks(self, architecture: Dict) -> nn.ModuleDict:
         arch = dict(self.DEFAULT_ARCHITECTURE, **architecture)
