@@ -64,7 +64,40 @@ def train(args) -> None:
         os.replace(snapshot + ".partial", snapshot)
 
 
-def report(out_dir: str) -> None:
+def plot(out_dir: str, rows, path: str) -> None:
+    """Normal-slice validation loss (every validation in the logs) and the snapshots' validation tumour figures, against steps."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for log in sorted(glob.glob(os.path.join(out_dir, "*_work.safetensors.log.csv"))):
+        with open(log) as handle:
+            points = [(int(r["step"]), float(r["validation_loss"])) for r in csv.DictReader(handle) if r.get("validation_loss")]
+        if points:
+            left.plot(*zip(*points), marker=".", label=os.path.basename(log).split("_work")[0])
+    left.set(xlabel="step", ylabel="normal validation loss", title="selection criterion (no tumour labels)")
+    left.legend(fontsize=8)
+    series = {}
+    for tag, _, seed, step, _, _, slice_auroc, _, pixel_auroc, dice, *_ in sorted(rows):
+        series.setdefault((tag, seed), []).append((step, slice_auroc, pixel_auroc, dice))
+    for (tag, seed), points in series.items():
+        steps, slice_auroc, pixel_auroc, dice = zip(*points)
+        name = f"{tag} seed {seed}"
+        right.plot(steps, slice_auroc, marker="o", label=f"slice AUROC, {name}")
+        right.plot(steps, pixel_auroc, marker="s", linestyle="--", label=f"pixel AUROC, {name}")
+        right.plot(steps, dice, marker="^", linestyle=":", label=f"Dice, {name}")
+    right.set(xlabel="training steps", ylabel="validation patients", title="tumour figures (for the record only)")
+    right.legend(fontsize=6, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def report(out_dir: str, plot_path: str = None) -> None:
     rows = []
     for path in glob.glob(os.path.join(out_dir, "*seed*_step*.safetensors")):
         tag, seed, step = re.findall(r"^(.*?)_?seed(\d+)_step(\d+)", os.path.basename(path))[0]
@@ -81,6 +114,8 @@ def report(out_dir: str) -> None:
     for row in sorted(rows):
         tag, size, seed, step, kept, loss, *figures, seconds = row
         print(f"| {tag} | {size} | {seed} | {step} | {kept} | {loss:.5f} | " + " | ".join(f"{v:.3f}" for v in figures) + f" | {seconds / 60:.1f} |")
+    if plot_path:
+        plot(out_dir, rows, plot_path)
 
 
 def main() -> None:
@@ -93,11 +128,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tag", default="", help="name of a variant of the recipe (prefix of its bundles)")
     parser.add_argument("--fit-args", default="", help="extra arguments for trainer fit, e.g. \"--input-size 128 --crop-size 64\"")
+    parser.add_argument("--plot", default=None, help="also draw the curves to this PNG")
     parser.add_argument("--report", action="store_true", help="only print the table of the saved bundles")
     args = parser.parse_args()
     if not args.report:
         train(args)
-    report(args.out_dir)
+    report(args.out_dir, args.plot)
 
 
 if __name__ == "__main__":
