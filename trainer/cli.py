@@ -119,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from AnomalyDetectLib.manifest import LANDMARKS, method_kind
+
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "fit" and args.method == "landmarks":
+        if args.command == "fit" and method_kind(args.method) == LANDMARKS:
             _fit_landmarks(args)
         elif args.command == "fit":
             from .fit import FitConfig, fit

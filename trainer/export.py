@@ -10,7 +10,7 @@ the method has one, the image score ``(B,)``; for the landmark classifier patche
 softmax probabilities. The batch size is dynamic; the spatial size is the manifest's
 ``input_size``, which detection always resamples slices to.
 
-Why inside the bundle (as a uint8 tensor ``onnx/forward``, described by ``manifest["onnx"]``)
+Why inside the bundle (as a uint8 tensor ``onnx/forward``, described by the manifest's ``onnx`` entry)
 and not beside it: a model stays one file to share, and the bundle's SHA-256 covers graph
 and weights together, so a graph cannot be paired with other weights by mistake. (The
 safetensors ``__metadata__`` holds only strings, so the graph's bytes go in the payload.)

@@ -326,37 +326,36 @@ class Manifest(_Section):
 
     SCHEMA = {name: (name, check) for name, check in (
         ("method", _text), ("architecture", _object), ("input_size", _positive_integer), ("channels", _positive_integer),
-        ("modality", _text), ("normalisation", _object), ("thresholds", lambda v, w: Thresholds.from_json(v, w)),
+        ("modality", _text), ("normalisation", _object), ("thresholds", Thresholds.from_json),
         ("scoring", _object),  # parsed by kind in from_json
-        ("calibration", _calibration), ("context", _context), ("training", _or_null(lambda v, w: Training.from_json(v, w))),
+        ("calibration", _calibration), ("context", _context), ("training", _or_null(Training.from_json)),
         ("validation_metrics", _or_null(_object)), ("test_figures", _or_null(_object)),
-        ("onnx", _or_null(lambda v, w: OnnxEntry.from_json(v, w))), ("weights_sha256", _or_null(_text)),
+        ("onnx", _or_null(OnnxEntry.from_json)), ("weights_sha256", _or_null(_text)),
         ("format_version", _or_null(_integer)),
     )}
 
     @classmethod
-    def from_json(cls, data, where: str = "manifest") -> Manifest:
+    def from_json(cls, data) -> Manifest:
         """Check and type a manifest document; raises :class:`BundleError` naming the missing or invalid key."""
         if not isinstance(data, dict):
             raise BundleError(f"The manifest must be a JSON object, not {type(data).__name__}.")
         missing = [key for key in REQUIRED_KEYS if key not in data]
         if missing:
-            raise BundleError(f"The manifest lacks the required {'keys' if len(missing) > 1 else 'key'} {', '.join(missing)}.")
+            raise BundleError(f"The manifest lacks the required {'keys' if len(missing) > 1 else 'key'} {', '.join(repr(key) for key in missing)}.")
         method = _text(data["method"], "method")
         if method not in METHODS and method not in LANDMARK_METHODS:
             known = ", ".join(sorted(list(METHODS) + list(LANDMARK_METHODS)))
             raise BundleError(f"The manifest is for method '{method}', which this version does not know ({known}).")
         parsed = super().from_json(data, "")
-        kind_scoring = LandmarkScoring if method in LANDMARK_METHODS else Scoring
-        scoring = kind_scoring.from_json(parsed.scoring, "scoring")
-        if kind_scoring is LandmarkScoring:
+        if parsed.kind == LANDMARKS:
             _names(parsed.architecture.get("classes"), "architecture.classes")
-        return replace(parsed, scoring=scoring)
+            return replace(parsed, scoring=LandmarkScoring.from_json(parsed.scoring, "scoring"))
+        return replace(parsed, scoring=Scoring.from_json(parsed.scoring, "scoring"))
 
     @property
     def kind(self) -> str:
-        """``"anomaly"`` or ``"landmarks"``: the one place bundles of the two kinds are told apart (the method registry)."""
-        return LANDMARKS if self.method in LANDMARK_METHODS else ANOMALY
+        """``"anomaly"`` or ``"landmarks"``: how bundles of the two kinds are told apart (:func:`method_kind`)."""
+        return method_kind(self.method)
 
     @property
     def is_landmarks(self) -> bool:
@@ -389,6 +388,11 @@ class Manifest(_Section):
         if kind == LANDMARKS:
             raise BundleError(f"{name} is an anomaly model ({self.method}), not a landmark detector.")
         raise BundleError(f"{name} is a {self.kind} model, not an anomaly model; load it as the landmark detector.")
+
+
+def method_kind(method: str) -> str:
+    """The kind of the models method ``method`` makes: the one place it is decided, from the registry (no torch needed)."""
+    return LANDMARKS if method in LANDMARK_METHODS else ANOMALY
 
 
 def as_manifest(manifest: Union[Manifest, Dict]) -> Manifest:
