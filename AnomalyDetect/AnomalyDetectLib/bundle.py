@@ -40,7 +40,7 @@ import numpy as np
 
 from .errors import BundleError
 from .files import atomic_output
-from .manifest import ANOMALY, LANDMARKS, REQUIRED_KEYS, Manifest, Training, as_manifest  # noqa: F401  (REQUIRED_KEYS: callers')
+from .manifest import ANOMALY, LANDMARKS, REQUIRED_KEYS, Manifest, Training, as_manifest  # noqa: F401  (REQUIRED_KEYS: as before)
 
 FORMAT = "anomalydetect-bundle"
 FORMAT_VERSION = 1
