@@ -169,6 +169,7 @@ def run_benchmark(config: BenchmarkConfig) -> Dict:
 
 def _run_method(name: str, config: BenchmarkConfig, work_dir: str, test_cases, split: Dict) -> Dict:
     from AnomalyDetectLib.bundle import load_bundle
+    from AnomalyDetectLib.manifest import Manifest
 
     from .evaluate import evaluate
     from .fit import FitConfig, fit
@@ -184,10 +185,11 @@ def _run_method(name: str, config: BenchmarkConfig, work_dir: str, test_cases, s
         max_minutes=config.budget_minutes, architecture=architecture, training=dict(settings.get("training", {})),
         scoring=dict(settings.get("scoring", {})), threads=config.threads, quiet=config.quiet,
     ))
-    training = manifest["training"]
-    if training["test_patients"] != split["test"]:
+    spec = Manifest.from_json(manifest)
+    training = spec.training
+    if list(training.patients("test")) != split["test"]:
         raise AnomalyDetectError(f"{name} was trained with other test patients than the benchmark's split.")
-    if set(training["training_patients"] + training["validation_patients"]) & set(split["test"]):
+    if set(training.patients("training") + training.patients("validation")) & set(split["test"]):
         raise AnomalyDetectError(f"{name} saw test patients during training or selection.")
 
     bundle = load_bundle(out)
@@ -201,17 +203,17 @@ def _run_method(name: str, config: BenchmarkConfig, work_dir: str, test_cases, s
         "status": "ok",
         "metrics": {key: _number(metrics.get(key)) for key, _ in METRIC_COLUMNS},
         "details": {key: metrics.get(key) for key in DETAIL_KEYS},
-        "training_minutes": round(training["training_seconds"] / 60.0, 3),
+        "training_minutes": round(training.training_seconds / 60.0, 3),
         "detect_seconds_per_volume": round(float(metrics["seconds_per_volume"]), 4),
         "parameters": sum(parameters.values()),
         "parameters_by_network": parameters,
-        "steps": training["steps"],
-        "selected_step": training["selected_step"],
-        "max_minutes": training["max_minutes"],
-        "stopped_by_time_limit": training["stopped_by_time_limit"],
+        "steps": training.steps,
+        "selected_step": training.selected_step,
+        "max_minutes": training.max_minutes,
+        "stopped_by_time_limit": training.stopped_by_time_limit,
         "eval_mode_checked_forwards": guard.forwards,
-        "settings": {"input_size": input_size, "architecture": manifest["architecture"], "training": training["hyperparameters"],
-                     "scoring": manifest["scoring"], "batch_size": training["batch_size"]},
+        "settings": {"input_size": input_size, "architecture": spec.architecture, "training": training.hyperparameters,
+                     "scoring": spec.scoring.to_json(), "batch_size": training.batch_size},
         "bundle": out,
     }
 

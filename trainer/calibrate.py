@@ -10,6 +10,7 @@ import sys
 from typing import Dict, Sequence, Tuple
 
 import numpy as np
+from AnomalyDetectLib.manifest import ANOMALY, Scoring, Thresholds
 from AnomalyDetectLib.pipeline import Detector
 from AnomalyDetectLib.scoring import LevelCalibration, normal_quantile_threshold
 
@@ -31,21 +32,17 @@ def calibrate_and_validate(manifest: Dict, networks, device: str, cases: Sequenc
         normal_scores.append(item.result.raw_slice_scores[normal])
         normal_pixels.append(item.result.anomaly_map[normal][item.region[normal]])
     levels, scores = np.concatenate(normal_levels), np.concatenate(normal_scores)
-    calibration = LevelCalibration.fit(levels, scores) if manifest["scoring"].get("level_calibration") else None
+    calibration = LevelCalibration.fit(levels, scores) if detector.scoring.level_calibration else None
     calibrated = calibration.apply(levels, scores) if calibration is not None else scores
     pixels = np.concatenate(normal_pixels)
     if pixels.size > MAX_THRESHOLD_PIXELS:
         pixels = np.random.default_rng(0).choice(pixels, MAX_THRESHOLD_PIXELS, replace=False)
-    thresholds = {
-        "slice": normal_quantile_threshold(calibrated, slice_quantile),
-        "pixel": normal_quantile_threshold(pixels, pixel_quantile),
-        "slice_quantile_of_normal_validation": slice_quantile,
-        "pixel_quantile_of_normal_validation": pixel_quantile,
-    }
-    apply_calibration(case_results, calibration, thresholds["slice"])
-    metrics = compute_metrics(case_results, thresholds["pixel"], thresholds["slice"])
+    thresholds = Thresholds(slice=normal_quantile_threshold(calibrated, slice_quantile), map=normal_quantile_threshold(pixels, pixel_quantile),
+                            slice_quantile=slice_quantile, map_quantile=pixel_quantile)
+    apply_calibration(case_results, calibration, thresholds.slice)
+    metrics = compute_metrics(case_results, thresholds.map, thresholds.slice)
     metrics.pop("images", None)  # one row per image belongs in an evaluation report, not in every bundle
-    return (calibration.to_config() if calibration is not None else None), thresholds, metrics
+    return (calibration.to_config() if calibration is not None else None), thresholds.to_json(), metrics
 
 
 def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: float, pixel_quantile: float, device: str = "auto") -> Dict:
@@ -59,11 +56,12 @@ def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: 
     from AnomalyDetectLib.errors import AnomalyDetectError
 
     bundle = load_bundle(model)
-    manifest = dict(bundle.manifest)
-    manifest["scoring"] = dict(manifest["scoring"], **scoring)
-    if manifest["scoring"]["map"] not in bundle.method.MAPS:
-        raise AnomalyDetectError(f"Method {bundle.method.NAME} offers maps {bundle.method.MAPS}, not '{manifest['scoring']['map']}'.")
-    held_out = set(manifest.get("training", {}).get("validation_patients", []))
+    spec = bundle.spec.require_kind(ANOMALY, model)
+    new_scoring = Scoring.from_json(dict(spec.scoring.to_json(), **scoring), "scoring")
+    if new_scoring.map not in bundle.method.MAPS:
+        raise AnomalyDetectError(f"Method {bundle.method.NAME} offers maps {bundle.method.MAPS}, not '{new_scoring.map}'.")
+    manifest = dict(bundle.manifest, scoring=new_scoring.to_json())
+    held_out = set(spec.training.patients("validation") if spec.training is not None else ())
     cases = [case for case in discover_cases(data) if case.patient in held_out]
     if not cases:
         raise AnomalyDetectError(f"None of the validation patients of '{model}' is in '{data}'.")
@@ -75,8 +73,7 @@ def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: 
         manifest.pop(key, None)
     half = any(array.dtype == np.float16 for array in bundle.tensors.values())
     tensors = dict(bundle.tensors)
-    graph = manifest.get("onnx")
-    stale = isinstance(graph, dict) and graph.get("map") != manifest["scoring"]["map"]
+    stale = spec.onnx is not None and spec.onnx.map != new_scoring.map
     if stale:  # the stored ONNX graph computes the old map: drop it, then export the new one
         manifest.pop("onnx")
         tensors = {name: array for name, array in tensors.items() if not name.startswith("onnx/")}

@@ -122,9 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from AnomalyDetectLib.manifest import LANDMARKS, method_kind
+
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "fit" and args.method == "landmarks":
+        if args.command == "fit" and method_kind(args.method) == LANDMARKS:
             _fit_landmarks(args)
         elif args.command == "fit":
             from .fit import FitConfig, fit
@@ -173,13 +175,15 @@ def _benchmark(args, argv: Optional[List[str]]) -> int:
 
 
 def _calibrate(args) -> None:
+    from AnomalyDetectLib.manifest import Manifest
+
     from .calibrate import recalibrate
 
-    manifest = recalibrate(args.model, args.data, args.out, args.scoring, args.slice_quantile, args.pixel_quantile, args.device)
-    metrics = manifest["validation_metrics"]
+    spec = Manifest.from_json(recalibrate(args.model, args.data, args.out, args.scoring, args.slice_quantile, args.pixel_quantile, args.device))
+    metrics = spec.validation_metrics or {}
     keys = ["image_auroc", "image_ap"] if "image_auroc" in metrics else []
     keys += ["slice_auroc", "position_matched_auroc", "pixel_auroc", "pixel_dice"] if "pixel_auroc" in metrics or not keys else []
-    print(json.dumps({"scoring": manifest["scoring"], **{k: metrics.get(k) for k in keys}}, indent=2))
+    print(json.dumps({"scoring": spec.scoring.to_json(), **{k: metrics.get(k) for k in keys}}, indent=2))
 
 
 def _fit_landmarks(args) -> None:
@@ -219,28 +223,29 @@ def _fit_landmarks(args) -> None:
 
 def _evaluate(args) -> None:
     from AnomalyDetectLib.bundle import load_bundle
+    from AnomalyDetectLib.manifest import LANDMARKS, Training
 
     from .data import discover_data
     from .evaluate import evaluate
 
     bundle = load_bundle(args.model)
-    if bundle.manifest["method"] == "landmarks":
+    if bundle.spec.kind == LANDMARKS:
         _evaluate_landmarks(bundle, args)
         return
     inventory = discover_data(args.data)
     for line in inventory.summary():
         print(line)
     cases = inventory.cases
-    training = bundle.manifest.get("training", {})
+    training = bundle.spec.training or Training()
     if args.split != "all":
-        held_out = set(training.get(f"{args.split}_patients", []))
+        held_out = set(training.patients(args.split))
         cases = [c for c in cases if c.patient in held_out]
         if not cases:
             raise AnomalyDetectError(f"None of the bundle's {args.split} patients is in '{args.data}'; use --split all.")
         print(f"Evaluating the {len(cases)} images/volumes of the bundle's {args.split} patients")
     else:
         print(f"Evaluating all {len(cases)} images/volumes")
-        trained_on = set(training.get("training_patients", [])) & {c.patient for c in cases}
+        trained_on = set(training.patients("training")) & {c.patient for c in cases}
         if trained_on:
             print(f"warning: --split all includes {len(trained_on)} patients the model was trained on (and its validation patients, "
                   "used for selection and thresholds); these figures are optimistic. Use --split validation or test for an estimate "
@@ -275,7 +280,8 @@ def _evaluate_landmarks(bundle, args) -> None:
     from .landmarks import discover_landmark_cases
 
     cases = discover_landmark_cases(args.data)
-    seen = set(bundle.manifest.get("training", {}).get("volumes", []))
+    training = bundle.spec.training
+    seen = set(training.volumes or ()) if training is not None else set()
     overlap = sorted(seen & {c.patient for c in cases})
     if overlap:
         print(f"warning: {len(overlap)} of these volumes were used to train the model ({', '.join(overlap)}); "

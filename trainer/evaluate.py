@@ -52,7 +52,7 @@ def run_cases(detector: Detector, cases: Sequence[Case], foreground_raw: Optiona
         else:
             region = detector.scoring_region(volume.voxels, detector.normaliser.fit(volume.voxels), (volume.spacing[1], volume.spacing[0]),
                                              result.rim_mm)
-        counted = region.mean(axis=(1, 2)) >= detector.scoring["min_foreground_fraction"]
+        counted = region.mean(axis=(1, 2)) >= detector.scoring.min_foreground_fraction
         results.append(CaseResult(case, labels, mask, region, counted, result))
         if progress:
             progress(index + 1, len(cases))
@@ -152,8 +152,8 @@ def evaluate(bundle, cases: Sequence[Case], out_json: Optional[str] = None, roc_
              device: str = "auto", foreground_raw: Optional[float] = None, progress=None) -> Dict:
     detector = Detector.from_bundle(bundle, device)
     case_results = run_cases(detector, cases, foreground_raw, progress)
-    result = compute_metrics(case_results, detector.manifest["thresholds"].get("pixel", float("inf")),
-                             detector.manifest["thresholds"].get("slice"))
+    thresholds = detector.spec.thresholds
+    result = compute_metrics(case_results, float("inf") if thresholds.map is None else thresholds.map, thresholds.slice)
     result["model"] = bundle.path
     result["seconds_per_volume"] = float(np.mean([c.result.timings["total"] for c in case_results]))
     if roc_png:

@@ -10,7 +10,7 @@ the method has one, the image score ``(B,)``; for the landmark classifier patche
 softmax probabilities. The batch size is dynamic; the spatial size is the manifest's
 ``input_size``, which detection always resamples slices to.
 
-Why inside the bundle (as a uint8 tensor ``onnx/forward``, described by ``manifest["onnx"]``)
+Why inside the bundle (as a uint8 tensor ``onnx/forward``, described by the manifest's ``onnx`` entry)
 and not beside it: a model stays one file to share, and the bundle's SHA-256 covers graph
 and weights together, so a graph cannot be paired with other weights by mistake. (The
 safetensors ``__metadata__`` holds only strings, so the graph's bytes go in the payload.)
@@ -31,9 +31,10 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
-from AnomalyDetectLib.backends import ONNX_INPUT, ONNX_MANIFEST_KEY, ONNX_TENSOR, map_kind, method_traits, needs_torch, torch_runner
+from AnomalyDetectLib.backends import ONNX_INPUT, ONNX_MANIFEST_KEY, ONNX_TENSOR, method_traits, needs_torch, torch_runner
 from AnomalyDetectLib.bundle import load_bundle, save_bundle
 from AnomalyDetectLib.errors import AnomalyDetectError, BundleError
+from AnomalyDetectLib.manifest import ANOMALY
 
 OPSET = 17
 #: Largest difference allowed between torch and onnxruntime outputs, relative to the outputs' range.
@@ -44,13 +45,14 @@ def export_bundle(model: str, out: Optional[str] = None, log: Callable[[str], No
     """Write ``out`` (default: ``model`` itself, atomically) with the ONNX graph added; returns the manifest's ``onnx`` entry."""
     bundle = load_bundle(model)
     manifest = bundle.manifest
-    reason = needs_torch(manifest)
+    spec = bundle.spec
+    reason = needs_torch(spec)
     if reason is not None:
         raise AnomalyDetectError(f"'{model}' cannot be exported to ONNX: {reason}.")
     networks = bundle.build_networks("cpu")
-    runner = torch_runner(manifest, networks, "cpu")
+    runner = torch_runner(spec, networks, "cpu")
     module = runner.module.eval()
-    size, channels = int(manifest["input_size"]), int(manifest.get("channels", 1))
+    size, channels = spec.input_size, spec.channels
     example = torch.rand(2, channels, size, size, generator=torch.Generator().manual_seed(0))
     output_names = runner.output_names
     graph = _export(module, example, output_names)
@@ -60,10 +62,9 @@ def export_bundle(model: str, out: Optional[str] = None, log: Callable[[str], No
         "exported_with": {"torch": torch.__version__.split("+")[0], "onnx": _onnx_version()},
         "max_relative_difference": max(differences.values()),
     }
-    traits = method_traits(manifest)
-    entry["method_traits"] = traits.to_json()  # read by detection when torch (and so the method's module) is absent
-    if traits.task == "anomaly":
-        entry["map"] = map_kind(manifest)
+    entry["method_traits"] = method_traits(spec).to_json()  # read by detection when torch (and so the method's module) is absent
+    if spec.kind == ANOMALY:
+        entry["map"] = spec.scoring.map
     tensors = {name: array for name, array in bundle.tensors.items() if not name.startswith("onnx/")}
     tensors[ONNX_TENSOR] = np.frombuffer(graph, dtype=np.uint8)
     save_bundle(out or model, dict(manifest, **{ONNX_MANIFEST_KEY: entry}), tensors)

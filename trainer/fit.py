@@ -40,6 +40,7 @@ from AnomalyDetectLib.defaults import PIXEL_QUANTILE, SLICE_QUANTILE
 from AnomalyDetectLib.device import resolve_device
 from AnomalyDetectLib.errors import AnomalyDetectError
 from AnomalyDetectLib.files import atomic_output
+from AnomalyDetectLib.manifest import Scoring
 from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.scoring import DEFAULT_SCORING
 
@@ -116,9 +117,9 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     method = get_method(config.method)
     device = context.device
     normaliser_for(config.modality)  # an unknown modality fails before the data is read
-    scoring = {**DEFAULT_SCORING, "map": method.DEFAULT_MAP, **config.scoring}
-    if scoring["map"] not in method.MAPS:
-        raise AnomalyDetectError(f"Method {method.NAME} offers maps {method.MAPS}, not '{scoring['map']}'.")
+    scoring = Scoring.from_json({**DEFAULT_SCORING, "map": method.DEFAULT_MAP, **config.scoring}, "scoring")  # checked before the data is read
+    if scoring.map not in method.MAPS:
+        raise AnomalyDetectError(f"Method {method.NAME} offers maps {method.MAPS}, not '{scoring.map}'.")
     slice_context = SliceContext(int(config.context_slices), float(config.context_spacing_mm))
     architecture = dict(method.DEFAULT_ARCHITECTURE, input_size=config.input_size, **config.architecture)
     if not slice_context.is_2d:
@@ -142,8 +143,8 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     )
     class_counts = split_class_counts({"training": train_cases, "validation": validation_cases, "test": test_cases})
     started = time.perf_counter()
-    train_set = load_slices(train_cases, normaliser, config.input_size, scoring["min_foreground_fraction"], context=slice_context)
-    validation_set = load_slices(validation_cases, normaliser, config.input_size, scoring["min_foreground_fraction"], context=slice_context)
+    train_set = load_slices(train_cases, normaliser, config.input_size, scoring.min_foreground_fraction, context=slice_context)
+    validation_set = load_slices(validation_cases, normaliser, config.input_size, scoring.min_foreground_fraction, context=slice_context)
     train_normal = train_set.subset(train_set.labels == 0)
     validation_normal = validation_set.subset(validation_set.labels == 0)
     slices_per_rank = context.shard_size(len(train_normal.images))
@@ -200,7 +201,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
         "context": slice_context.to_config(),
         "modality": config.modality.upper(),
         "normalisation": normaliser.to_config(),
-        "scoring": scoring,
+        "scoring": scoring.to_json(),
         "thresholds": {},
         "training": {
             # What the data was, not where it sat: no local path travels with a shared bundle. The patient

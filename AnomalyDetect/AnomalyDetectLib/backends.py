@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
 from .errors import AnomalyDetectError, BundleError
+from .manifest import ANOMALY, LANDMARKS, Manifest, as_manifest
+
+ManifestLike = Union[Manifest, Dict]
 
 BACKENDS = ("auto", "torch", "onnx")
 #: Bundle tensor holding the serialised ONNX graph (uint8), and the manifest entry describing it.
@@ -50,11 +53,9 @@ def torch_available() -> bool:
     return True
 
 
-def map_kind(manifest: Dict) -> str:
-    """The anomaly map detection computes for this manifest (its scoring's ``map``, or the default)."""
-    from .scoring import DEFAULT_SCORING
-
-    return str(dict(DEFAULT_SCORING, **manifest.get("scoring", {}))["map"])
+def map_kind(manifest: ManifestLike) -> str:
+    """The anomaly map detection computes for this (anomaly) manifest: its scoring's ``map``, or the default."""
+    return as_manifest(manifest).scoring.map
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,11 @@ class MethodTraits:
     """What detection needs to know about a model's method, available without torch.
 
     With torch the method object answers (``method`` is set); without it, the copy that
-    ``python -m trainer export`` stored in ``manifest["onnx"]["method_traits"]`` does
+    ``python -m trainer export`` stored in the manifest's ``onnx.method_traits`` does
     (``method`` is None: the methods' modules import torch).
     """
 
-    task: str  # "anomaly" or "landmarks"
+    task: str  # "anomaly" or "landmarks": the manifest's kind (Manifest.kind), recorded in exported graphs
     detect_batch_size: Optional[int]  # the method's slices per forward pass, None = the pipeline's default
     latent_search: bool  # detection optimises a latent code with autograd (AnoGAN): torch only
     default_detection: Optional[Dict] = None  # landmark detection settings not given in the manifest
@@ -77,29 +78,30 @@ class MethodTraits:
                 "default_detection": self.default_detection}
 
 
-def method_traits(manifest: Dict) -> MethodTraits:
+def method_traits(manifest: ManifestLike) -> MethodTraits:
     """The :class:`MethodTraits` of ``manifest``'s method; raises :class:`AnomalyDetectError` naming torch when it is needed."""
     from .models import get_method
 
+    spec = as_manifest(manifest)
     try:
-        method = get_method(manifest["method"])
+        method = get_method(spec.method)
     except ImportError as error:
-        stored = (manifest.get(ONNX_MANIFEST_KEY) or {}).get("method_traits")
+        stored = spec.onnx.method_traits if spec.onnx is not None else None
         if getattr(error, "name", "") != "torch" or not isinstance(stored, dict):
             raise AnomalyDetectError(
-                f"This {manifest['method']} model needs PyTorch (torch), which is not installed ({error}). Install torch "
+                f"This {spec.method} model needs PyTorch (torch), which is not installed ({error}). Install torch "
                 "(pip install torch, or in Slicer the PyTorch extension); a one-pass model can instead be exported once with "
                 "python -m trainer export --model MODEL and run by onnxruntime."
             ) from None
-        return MethodTraits(str(stored.get("task", "anomaly")), stored.get("detect_batch_size"), bool(stored.get("latent_search")),
-                            stored.get("default_detection"))
-    return MethodTraits(method.TASK, method.DETECT_BATCH_SIZE, bool(method.LATENT_SEARCH), method.DEFAULT_DETECTION, method)
+        return MethodTraits(spec.kind, stored.get("detect_batch_size"), bool(stored.get("latent_search")), stored.get("default_detection"))
+    return MethodTraits(spec.kind, method.DETECT_BATCH_SIZE, bool(method.LATENT_SEARCH), method.DEFAULT_DETECTION, method)
 
 
-def needs_torch(manifest: Dict) -> Optional[str]:
+def needs_torch(manifest: ManifestLike) -> Optional[str]:
     """Why this model cannot run without torch (a sentence), or None when an exported graph can run it."""
-    if method_traits(manifest).latent_search:
-        return f"{manifest['method']} searches the latent space by gradient descent for every slice, which needs PyTorch (torch)"
+    spec = as_manifest(manifest)
+    if method_traits(spec).latent_search:
+        return f"{spec.method} searches the latent space by gradient descent for every slice, which needs PyTorch (torch)"
     return None
 
 
@@ -108,7 +110,7 @@ def resolve_backend(bundle, backend: str = "auto") -> str:
     backend = (backend or "auto").strip().lower()
     if backend not in BACKENDS:
         raise AnomalyDetectError(f"Unknown backend '{backend}'; use {', '.join(BACKENDS)}.")
-    reason = needs_torch(bundle.manifest)
+    reason = needs_torch(bundle.spec)
     if backend == "torch" or (backend == "auto" and torch_available()):
         if not torch_available():
             raise AnomalyDetectError("The torch backend was requested but PyTorch (torch) is not installed: pip install torch, "
@@ -130,23 +132,22 @@ def open_runner(bundle, backend: str = "auto", device: str = "auto"):
         from .device import resolve_device
 
         resolved = resolve_device(device)
-        return torch_runner(bundle.manifest, bundle.build_networks(resolved), resolved)
+        return torch_runner(bundle.spec, bundle.build_networks(resolved), resolved)
     return OnnxRunner(bundle, device)
 
 
-def torch_runner(manifest: Dict, networks, device: str):
+def torch_runner(manifest: ManifestLike, networks, device: str):
     """A torch runner over ``networks`` (used by reference: a model still training is seen as it is now)."""
     from .model_forward import AnalyseForward, ClassifierForward
     from .models import get_method
 
-    method = get_method(manifest["method"])
-    if method.TASK == "landmarks":
+    spec = as_manifest(manifest)
+    if spec.kind == LANDMARKS:
         return TorchRunner(ClassifierForward(networks), device)
-    channels = int(manifest.get("channels", 1))
-    return TorchRunner(AnalyseForward(method, networks, map_kind(manifest), channels, int(manifest["input_size"])), device)
+    return TorchRunner(AnalyseForward(get_method(spec.method), networks, spec.scoring.map, spec.channels, spec.input_size), device)
 
 
-def as_runner(manifest: Dict, networks, device: str):
+def as_runner(manifest: ManifestLike, networks, device: str):
     """``networks`` itself when it is already a runner, else a torch runner over these torch networks."""
     return networks if isinstance(networks, (TorchRunner, OnnxRunner)) else torch_runner(manifest, networks, device)
 
@@ -181,13 +182,14 @@ class OnnxRunner:
         except ImportError:
             raise AnomalyDetectError("Running a model without PyTorch needs onnxruntime, which is not installed: pip install onnxruntime "
                                      "(or install torch).") from None
-        entry = bundle.manifest.get(ONNX_MANIFEST_KEY) or {}
+        spec = bundle.spec
+        entry = spec.onnx
         graph = bundle.onnx_graph()
-        if graph is None or not entry:
+        if graph is None or entry is None or not entry.to_json():
             raise BundleError(f"'{bundle.path}' holds no ONNX graph; add it with: python -m trainer export --model MODEL.")
-        if method_traits(bundle.manifest).task == "anomaly" and entry.get("map") != map_kind(bundle.manifest):
-            raise BundleError(f"'{bundle.path}': its ONNX graph computes the '{entry.get('map')}' map but the manifest now asks for "
-                              f"'{map_kind(bundle.manifest)}'; export it again: python -m trainer export --model MODEL.")
+        if spec.kind == ANOMALY and entry.map != spec.scoring.map:
+            raise BundleError(f"'{bundle.path}': its ONNX graph computes the '{entry.map}' map but the manifest now asks for "
+                              f"'{spec.scoring.map}'; export it again: python -m trainer export --model MODEL.")
         check_self_contained(graph, bundle.path)
         providers, self.device = _providers(onnxruntime, device)
         options = onnxruntime.SessionOptions()
@@ -200,8 +202,8 @@ class OnnxRunner:
         except Exception as error:  # onnxruntime raises its own exception types, not importable by a stable name
             raise BundleError(f"'{bundle.path}': onnxruntime cannot load its ONNX graph ({str(error).splitlines()[0]}).") from None
         self.output_names = [output.name for output in self.session.get_outputs()]
-        if self.output_names != list(entry.get("outputs", [])):
-            raise BundleError(f"'{bundle.path}': its ONNX graph has outputs {self.output_names}, the manifest lists {entry.get('outputs')}.")
+        if self.output_names != list(entry.outputs or ()):
+            raise BundleError(f"'{bundle.path}': its ONNX graph has outputs {self.output_names}, the manifest lists {_listed(entry.outputs)}.")
 
     def __call__(self, inputs: np.ndarray) -> List[np.ndarray]:
         return self.session.run(None, {ONNX_INPUT: np.ascontiguousarray(inputs, dtype=np.float32)})
@@ -322,3 +324,7 @@ def _check_tensor(data: bytes) -> None:
     for number, wire, value in _fields(data):
         if number == _TENSOR_EXTERNAL_DATA or (number == _TENSOR_DATA_LOCATION and wire == 0 and value != 0):
             raise _ExternalData()
+
+
+def _listed(names) -> Optional[List[str]]:
+    return None if names is None else list(names)

@@ -10,10 +10,12 @@ The header's ``__metadata__`` holds ``format`` (``"anomalydetect-bundle"``),
 ``format_version`` and ``manifest``: a JSON document with the method, its
 architecture hyper-parameters, input size and channels, modality and normalisation,
 thresholds and score calibration fitted on normal validation data, a summary of the
-training data, validation metrics, and a SHA-256 of the tensor bytes.
+training data, validation metrics, and a SHA-256 of the tensor bytes. Code reads it typed,
+through :class:`AnomalyDetectLib.manifest.Manifest` (``bundle.spec``); ``bundle.manifest`` is
+the JSON document itself, the one to edit and save.
 
 A bundle may also hold the ONNX graph of its detection forward pass (the uint8 tensor
-``onnx/forward``, described by ``manifest["onnx"]``; written by ``python -m trainer
+``onnx/forward``, described by the manifest's ``onnx`` entry; written by ``python -m trainer
 export``), which :mod:`AnomalyDetectLib.backends` runs with onnxruntime when torch is
 absent. The checksum covers it with the weights.
 
@@ -21,7 +23,7 @@ Example::
 
     from AnomalyDetectLib.bundle import load_bundle, default_bundle_path
     bundle = load_bundle(default_bundle_path())
-    bundle.manifest["method"], bundle.manifest["input_size"]
+    bundle.spec.method, bundle.spec.input_size, bundle.spec.thresholds.slice
     networks = bundle.build_networks(device="cpu")   # torch modules, eval mode
 """
 
@@ -32,12 +34,13 @@ import json
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Union
 
 import numpy as np
 
 from .errors import BundleError
 from .files import atomic_output
+from .manifest import ANOMALY, LANDMARKS, REQUIRED_KEYS, Manifest, Training, as_manifest  # noqa: F401  (REQUIRED_KEYS: as before)
 
 FORMAT = "anomalydetect-bundle"
 FORMAT_VERSION = 1
@@ -45,7 +48,6 @@ DEFAULT_MODEL_FILE = "translation_lgg_flair.safetensors"
 # The shipped landmark detector: seven head-and-neck CT landmarks (docs/BENCHMARKS.md, "Landmarks on real CT").
 DEFAULT_LANDMARK_MODEL_FILE = "landmarks_head_neck_ct.safetensors"
 MAX_HEADER_BYTES = 16 * 1024 * 1024
-REQUIRED_KEYS = ("method", "architecture", "input_size", "channels", "modality", "normalisation", "thresholds", "scoring")
 
 _DTYPES = {
     "F32": np.dtype("<f4"),
@@ -88,17 +90,25 @@ def default_landmark_bundle_path() -> str:
 
 @dataclass
 class ModelBundle:
-    """A loaded bundle: ``manifest`` (dict) and ``tensors`` (name → numpy array)."""
+    """A loaded bundle: ``manifest`` (the JSON document, a dict) and ``tensors`` (name → numpy array)."""
 
     manifest: Dict
     tensors: Dict[str, np.ndarray] = field(repr=False)
     path: str = ""
 
     @property
+    def spec(self) -> Manifest:
+        """The manifest, typed (parsed from ``manifest`` on each call, so edits of the dict are seen)."""
+        try:
+            return Manifest.from_json(self.manifest)
+        except BundleError as error:
+            raise BundleError(f"'{self.path}': {error}") from None
+
+    @property
     def method(self):
         from .models import get_method
 
-        return get_method(self.manifest["method"])
+        return get_method(self.spec.method)
 
     def onnx_graph(self):
         """The serialised ONNX graph ``python -m trainer export`` stored in the bundle (bytes), or None."""
@@ -112,10 +122,11 @@ class ModelBundle:
         import torch
 
         method = self.method
+        architecture = self.spec.architecture
         try:
-            networks = method.build_networks(self.manifest["architecture"])
+            networks = method.build_networks(architecture)
         except (TypeError, ValueError, KeyError) as error:
-            raise BundleError(f"'{self.path}': architecture {self.manifest['architecture']} is invalid for {method.NAME}: {error}") from None
+            raise BundleError(f"'{self.path}': architecture {architecture} is invalid for {method.NAME}: {error}") from None
         state = {name: torch.from_numpy(np.array(array, dtype=np.float32 if array.dtype == np.float16 else array.dtype))
                  for name, array in self.tensors.items() if not name.startswith("onnx/")}  # the exported graph is no weight
         try:
@@ -128,9 +139,10 @@ class ModelBundle:
 
 def save_bundle(path: str, manifest: Dict, tensors: Dict[str, np.ndarray], half_precision: bool = False) -> None:
     """Write a bundle atomically (a temporary file renamed into place)."""
-    missing = [key for key in REQUIRED_KEYS if key not in manifest]
-    if missing:
-        raise BundleError(f"Cannot save bundle '{path}': manifest lacks {missing}.")
+    try:
+        Manifest.from_json(manifest)
+    except BundleError as error:
+        raise BundleError(f"Cannot save bundle '{path}': {error}") from None
     header: Dict = {}
     chunks = []
     offset = 0
@@ -157,8 +169,13 @@ def save_bundle(path: str, manifest: Dict, tensors: Dict[str, np.ndarray], half_
 
 
 def read_manifest(path: str) -> Dict:
-    """Only the manifest (cheap: the weights are not read or checked)."""
+    """Only the manifest, as its JSON document (cheap: the weights are not read or checked)."""
     return _read(path, with_tensors=False)[0]
+
+
+def read_spec(path: str) -> Manifest:
+    """Only the manifest, typed (:class:`~AnomalyDetectLib.manifest.Manifest`)."""
+    return Manifest.from_json(read_manifest(path))
 
 
 def load_bundle(path: str) -> ModelBundle:
@@ -200,19 +217,15 @@ def _read(path, with_tensors: bool):
             raise BundleError(f"Model file '{path}' is corrupt: its manifest is missing or not valid JSON.") from None
         if not isinstance(manifest, dict):
             raise BundleError(f"Model file '{path}' is corrupt: its manifest is not a JSON object.")
-        missing = [key for key in REQUIRED_KEYS if key not in manifest]
-        if missing:
-            raise BundleError(f"Model file '{path}' has an incomplete manifest (missing {', '.join(missing)}).")
-        from .models import LANDMARK_METHODS, METHODS
-
-        if manifest["method"] not in METHODS and manifest["method"] not in LANDMARK_METHODS:
-            known = ", ".join(sorted(list(METHODS) + list(LANDMARK_METHODS)))
-            raise BundleError(f"Model file '{path}' is for method '{manifest['method']}', which this version does not know ({known}).")
+        try:
+            spec = Manifest.from_json(manifest)
+        except BundleError as error:
+            raise BundleError(f"Model file '{path}': {error}") from None
         if not with_tensors:
             return manifest, None
         payload_length = size - 8 - header_length
         payload = handle.read(payload_length)
-    expected = manifest.get("weights_sha256")
+    expected = spec.weights_sha256
     if expected and hashlib.sha256(payload).hexdigest() != expected:
         raise BundleError(f"Model file '{path}' is corrupt or truncated: its weights do not match their checksum.")
     tensors = {}
@@ -230,41 +243,36 @@ def _read(path, with_tensors: bool):
     return manifest, tensors
 
 
-def describe(manifest: Dict) -> str:
+def describe(manifest: Union[Manifest, Dict]) -> str:
     """A short human-readable summary of a manifest (for the CLI and the Slicer GUI)."""
-    metrics = manifest.get("validation_metrics") or {}
-    parts = [
-        f"method {manifest.get('method')}",
-        f"modality {manifest.get('modality')}",
-        f"input {manifest.get('input_size')}×{manifest.get('input_size')}",
-        f"map {manifest.get('scoring', {}).get('map')}",
-    ]
+    spec = as_manifest(manifest)
+    metrics = spec.validation_metrics or {}
+    parts = [f"method {spec.method}", f"modality {spec.modality}", f"input {spec.input_size}×{spec.input_size}",
+             f"map {spec.scoring.map}" if spec.kind == ANOMALY else f"{len(spec.classes)} landmarks"]
     if metrics.get("slice_auroc") is not None:
         parts.append(f"validation slice AUROC {metrics['slice_auroc']:.3f}")
     return ", ".join(parts)
 
 
-def model_card(manifest: Dict) -> List[str]:
+def model_card(manifest: Union[Manifest, Dict]) -> List[str]:
     """Lines describing a bundle for people (the Slicer panel): what it is, what it was validated on, its thresholds."""
-    method = manifest.get("method")
-    size = manifest.get("input_size")
-    lines = [f"Method: {method}; modality {manifest.get('modality')}; input {size}×{size}"]
-    if method == "landmarks":
-        classes = list(manifest.get("architecture", {}).get("classes", []))
-        shown = ", ".join(classes[:8]) + (", …" if len(classes) > 8 else "")
-        lines.append(f"Landmark detector: {len(classes)} landmarks ({shown})")
-        description = (manifest.get("training") or {}).get("description")
-        if description:
-            lines.append(f"Trained on: {description}")
-        compact = ((manifest.get("test_figures") or {}).get("model") or {}).get("compact (5)")
+    spec = as_manifest(manifest)
+    lines = [f"Method: {spec.method}; modality {spec.modality}; input {spec.input_size}×{spec.input_size}"]
+    training = spec.training or Training()
+    if spec.kind == LANDMARKS:
+        shown = ", ".join(spec.classes[:8]) + (", …" if len(spec.classes) > 8 else "")
+        lines.append(f"Landmark detector: {len(spec.classes)} landmarks ({shown})")
+        if training.description:
+            lines.append(f"Trained on: {training.description}")
+        figures = spec.test_figures or {}
+        compact = (figures.get("model") or {}).get("compact (5)")
         if compact and compact.get("identification_rate_10mm") is not None:
-            lines.append(f"Unseen test patients ({manifest['test_figures'].get('patients')}): compact landmarks identified within 10 mm "
+            lines.append(f"Unseen test patients ({figures.get('patients')}): compact landmarks identified within 10 mm "
                          f"{compact['identification_rate_10mm']:.0%}, median error {compact['median_error_mm']:.1f} mm")
-        return lines + [_engine_line(manifest)]
-    training = manifest.get("training") or {}
-    if training:
-        lines.append(f"Trained: {training.get('epochs', '?')} epochs on {os.path.basename(str(training.get('data', '?')).rstrip('/'))}")
-    metrics = manifest.get("validation_metrics") or {}
+        return lines + [_engine_line(spec)]
+    if spec.training is not None and spec.training.to_json():
+        lines.append(f"Trained: {'?' if training.epochs is None else training.epochs} epochs on {training.data_name}")
+    metrics = spec.validation_metrics or {}
     shown = [f"{label} {metrics[key]:.3f}" for key, label in (("slice_auroc", "slice AUROC"), ("pixel_auroc", "pixel AUROC"),
                                                              ("pixel_dice", "Dice")) if isinstance(metrics.get(key), (int, float))]
     if shown:
@@ -272,19 +280,22 @@ def model_card(manifest: Dict) -> List[str]:
         lines.append("Validation: " + ", ".join(shown) + cases)
     else:
         lines.append("Validation: no figures in the bundle")
-    thresholds = manifest.get("thresholds") or {}
-    if "slice" in thresholds:
-        lines.append(f"Calibrated thresholds: slice {thresholds['slice']:.4g}, map {thresholds.get('pixel', float('nan')):.4g} "
-                     f"(quantiles {thresholds.get('slice_quantile_of_normal_validation', '?')} / "
-                     f"{thresholds.get('pixel_quantile_of_normal_validation', '?')} of normal validation data)")
-    return lines + [_engine_line(manifest)]
+    thresholds = spec.thresholds
+    if thresholds.slice is not None:
+        quantiles = ["?" if value is None else value for value in (thresholds.slice_quantile, thresholds.map_quantile)]
+        lines.append(f"Calibrated thresholds: slice {thresholds.slice:.4g}, map {_or_nan(thresholds.map):.4g} "
+                     f"(quantiles {quantiles[0]} / {quantiles[1]} of normal validation data)")
+    return lines + [_engine_line(spec)]
 
 
-def _engine_line(manifest: Dict) -> str:
+def _or_nan(value) -> float:
+    return float("nan") if value is None else value
+
+
+def _engine_line(spec: Manifest) -> str:
     """Whether the model can run without PyTorch (it then needs only onnxruntime), for people choosing what to install."""
-    graph = manifest.get("onnx")
-    if not isinstance(graph, dict):
+    if spec.onnx is None:
         return "Runs on: PyTorch (no ONNX graph; python -m trainer export adds one)"
-    if (graph.get("method_traits") or {}).get("latent_search"):
+    if spec.onnx.latent_search:
         return "Runs on: PyTorch (latent search)"
     return "Runs on: PyTorch or onnxruntime (ONNX graph inside)"

@@ -143,7 +143,7 @@ def run_detect(args, input_path=None, series_uid=None, out_dir=None, bundle=None
         **result.summary(),
         "max_slice": best,
         "max_slice_score": None if best is None else float(result.slice_scores[best]),
-        "slice_scores_are": "level-calibrated" if bundle.manifest.get("calibration") else "raw",
+        "slice_scores_are": "level-calibrated" if bundle.spec.calibration else "raw",
     }
     if landmarks is not None:
         summary["landmarks"] = [{"name": f.name, "ras_mm": list(f.ras), "confidence": f.confidence} for f in landmarks.found]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from .backends import as_runner, method_traits, open_runner
 from .bundle import ModelBundle
 from .defaults import ROI_MARGIN_MM
 from .errors import AnomalyDetectError, BundleError, Cancelled
+from .manifest import LANDMARKS, Manifest, as_manifest
 from .patches import centres_ras_to_ijk, extract_planes_25d
 from .preprocess import CTWindow, MRPercentile, normaliser_from_config
 from .roi import RegionOfInterest
@@ -91,20 +92,20 @@ class LandmarkResult:
 
 
 class LandmarkDetector:
-    def __init__(self, manifest: Dict, networks, device: str = "cpu"):
+    def __init__(self, manifest: Union[Manifest, Dict], networks, device: str = "cpu"):
         self.manifest = manifest
-        self.runner = as_runner(manifest, networks, device)  # torch networks or a runner (AnomalyDetectLib.backends)
+        self.spec = spec = as_manifest(manifest).require_kind(LANDMARKS)
+        self.runner = as_runner(spec, networks, device)  # torch networks or a runner (AnomalyDetectLib.backends)
         self.device = self.runner.device
-        self.classes: List[str] = list(manifest["architecture"]["classes"])
-        self.normaliser = normaliser_from_config(manifest["normalisation"])
-        self.settings = dict(method_traits(manifest).default_detection or {}, **manifest.get("scoring", {}))
-        self.size = int(manifest["input_size"])
+        self.classes: List[str] = spec.classes
+        self.normaliser = normaliser_from_config(spec.normalisation)
+        self.settings = spec.scoring.settings(method_traits(spec).default_detection)
+        self.size = spec.input_size
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle, device: str = "auto", backend: str = "auto") -> LandmarkDetector:
         """``backend``: "auto" (torch when installed, else onnxruntime), "torch" or "onnx"."""
-        if method_traits(bundle.manifest).task != "landmarks":
-            raise BundleError(f"'{bundle.path}' is an anomaly model ({bundle.manifest['method']}), not a landmark detector.")
+        bundle.spec.require_kind(LANDMARKS, bundle.path)
         runner = open_runner(bundle, backend, device)
         return cls(bundle.manifest, runner, runner.device)
 

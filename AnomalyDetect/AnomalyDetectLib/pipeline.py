@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -30,11 +30,12 @@ from .backends import as_runner, method_traits, open_runner
 from .bundle import ModelBundle
 from .context import SliceContext
 from .errors import AnomalyDetectError, BundleError, Cancelled
-from .intensity import IntensityWeighting, tissue_statistics
+from .intensity import tissue_statistics
+from .manifest import ANOMALY, Manifest, as_manifest
 from .orientation import InPlaneOrientation
 from .preprocess import has_masked_background, interior_mask, normaliser_from_config, resize_slices, restore_slices
 from .roi import RegionOfInterest
-from .scoring import DEFAULT_SCORING, LevelCalibration, relative_levels, scored_slices, slice_scores
+from .scoring import relative_levels, scored_slices, slice_scores
 from .volume import Volume, check_volume
 
 logger = logging.getLogger(__name__)
@@ -99,30 +100,30 @@ class DetectionResult:
 class Detector:
     """A model ready to analyse volumes (networks built once, reused across volumes)."""
 
-    def __init__(self, manifest: Dict, networks, device: str = "cpu"):
-        """``networks``: the method's torch networks, or a runner of :mod:`AnomalyDetectLib.backends` (torch or onnxruntime)."""
+    def __init__(self, manifest: Union[Manifest, Dict], networks, device: str = "cpu"):
+        """``manifest``: the JSON document or a :class:`~AnomalyDetectLib.manifest.Manifest`; ``networks``: the method's
+        torch networks, or a runner of :mod:`AnomalyDetectLib.backends` (torch or onnxruntime)."""
         self.manifest = manifest
-        self.traits = method_traits(manifest)
+        self.spec = spec = as_manifest(manifest).require_kind(ANOMALY)
+        self.traits = method_traits(spec)
         self.method = self.traits.method  # None without torch (the bundle's ONNX graph runs the model)
         self.networks = networks
-        self.runner = as_runner(manifest, networks, device)
+        self.runner = as_runner(spec, networks, device)
         self.device = self.runner.device
-        self.normaliser = normaliser_from_config(manifest["normalisation"])
-        self.scoring = dict(DEFAULT_SCORING, **manifest.get("scoring", {}))
-        self.calibration = LevelCalibration.from_config(manifest.get("calibration")) if self.scoring["level_calibration"] else None
-        self.input_size = int(manifest["input_size"])
-        self.context = SliceContext.from_config(manifest.get("context"))
-        if self.context.channels != int(manifest.get("channels", 1)):
-            raise BundleError(f"The model takes {manifest.get('channels', 1)} input channel(s) but its context has {self.context.slices} slices; "
+        self.normaliser = normaliser_from_config(spec.normalisation)
+        self.scoring = spec.scoring
+        self.calibration = spec.level_calibration
+        self.input_size = spec.input_size
+        self.context: SliceContext = spec.slice_context
+        if self.context.channels != spec.channels:
+            raise BundleError(f"The model takes {spec.channels} input channel(s) but its context has {self.context.slices} slices; "
                               "the bundle is inconsistent.")
-        self.intensity_weighting = IntensityWeighting.from_config(self.scoring.get("intensity_weighting"))
+        self.intensity_weighting = self.scoring.weighting
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle, device: str = "auto", backend: str = "auto") -> Detector:
         """``backend``: "auto" (torch when installed, else onnxruntime), "torch" or "onnx" (see :mod:`AnomalyDetectLib.backends`)."""
-        task = method_traits(bundle.manifest).task
-        if task != "anomaly":
-            raise BundleError(f"'{bundle.path}' is a {task} model, not an anomaly model; load it as the landmark detector.")
+        bundle.spec.require_kind(ANOMALY, bundle.path)
         runner = open_runner(bundle, backend, device)
         return cls(bundle.manifest, runner, runner.device)
 
@@ -157,11 +158,11 @@ class Detector:
         for start in range(0, slices, 64):
             raw = voxels[start : start + 64]
             foreground_fraction[start : start + 64] = self.normaliser.foreground(raw, scale).mean(axis=(1, 2))
-        scored = scored_slices(foreground_fraction, self.scoring["min_foreground_fraction"])
+        scored = scored_slices(foreground_fraction, self.scoring.min_foreground_fraction)
         levels = relative_levels(scored)
         sample = _evenly_spaced(np.flatnonzero(scored), SAMPLE_SLICES)
         masked, rim_mm = self.rim_for(voxels[sample], scale)
-        if masked and rim_mm == 0.0 and float(self.scoring["interior_erosion_mm"]) > 0:
+        if masked and rim_mm == 0.0 and float(self.scoring.interior_erosion_mm) > 0:
             logger.info("'%s' has a masked (e.g. skull-stripped) background: no outer rim removed from the scoring region.", volume.name)
         tissue = (0.5, 1.0)
         if self.intensity_weighting is not None and len(sample):
@@ -198,10 +199,10 @@ class Detector:
                 full_maps = self.intensity_weighting.apply(full_maps, normalised[:, channels // 2], *tissue)
             full_maps *= region
             full_maps[~inside[start : start + len(raw)]] = 0.0  # slices outside the region of interest
-            if self.scoring["slice_score"] == "image" and image_scores is not None:
+            if self.scoring.slice_score == "image" and image_scores is not None:
                 batch_scores = image_scores.astype(np.float64)
             else:
-                batch_scores = slice_scores(full_maps, region, self.scoring["top_fraction"])
+                batch_scores = slice_scores(full_maps, region, self.scoring.top_fraction)
             raw_scores[start : start + len(raw)] = np.where(scored[start : start + len(raw)], batch_scores, 0.0)
             anomaly_map[start : start + len(raw)] = full_maps
         report(1.0, "Scoring slices")
@@ -211,9 +212,9 @@ class Detector:
             calibrated = np.where(scored, self.calibration.apply(levels, raw_scores), 0.0)
         else:
             calibrated = raw_scores.copy()
-        thresholds = self.manifest.get("thresholds") or {}
-        slice_threshold = float(thresholds.get("slice", np.inf))
-        map_threshold = float(thresholds.get("pixel", np.inf))
+        thresholds = self.spec.thresholds  # None: not calibrated, nothing flagged
+        slice_threshold = float(np.inf if thresholds.slice is None else thresholds.slice)
+        map_threshold = float(np.inf if thresholds.map is None else thresholds.map)
         flagged = scored & (calibrated > slice_threshold)
         volume_score = float(calibrated[scored].max()) if scored.any() else 0.0
         finished = time.perf_counter()
@@ -229,11 +230,11 @@ class Detector:
         The configured ``interior_erosion_mm`` removes scalp and skull; a masked (e.g. skull-stripped)
         volume has neither, so its rim is 0 unless the manifest's ``rim_on_masked_background`` says otherwise.
         """
-        erosion = float(self.scoring["interior_erosion_mm"])
+        erosion = float(self.scoring.interior_erosion_mm)
         if erosion <= 0 or len(raw_sample) == 0:
             return False, erosion
         masked = has_masked_background(raw_sample, self.normaliser.foreground(raw_sample, scale))
-        return masked, (erosion if not masked or self.scoring.get("rim_on_masked_background") else 0.0)
+        return masked, (erosion if not masked or self.scoring.rim_on_masked_background else 0.0)
 
     def scoring_region(self, raw: np.ndarray, scale, spacing_rc, rim_mm: Optional[float] = None) -> np.ndarray:
         """Where maps count, for raw slices ``(n, rows, cols)`` of pixel size ``spacing_rc`` (mm): filled foreground less the outer rim.
@@ -241,11 +242,11 @@ class Detector:
         ``rim_mm``: the rim to remove (:meth:`rim_for` decides it per volume); None = the manifest's ``interior_erosion_mm``.
         """
         foreground = self.normaliser.foreground(raw, scale)
-        rim = float(self.scoring["interior_erosion_mm"]) if rim_mm is None else float(rim_mm)
+        rim = float(self.scoring.interior_erosion_mm) if rim_mm is None else float(rim_mm)
         return interior_mask(foreground, spacing_rc, rim)
 
     def _modality_warnings(self, volume: Volume) -> List[str]:
-        expected = str(self.manifest.get("modality", "")).upper()
+        expected = self.spec.modality.upper()
         found = volume.modality.upper()
         if expected and found and found != expected:
             message = f"'{volume.name}' is {found} but the model was trained on {expected}; results may be meaningless."

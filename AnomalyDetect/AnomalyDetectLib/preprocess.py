@@ -1,7 +1,7 @@
 """Intensity normalisation, foreground masks and slice resampling.
 
 The normalisation a model was trained with is part of its bundle manifest
-(``manifest["normalisation"]``) and is rebuilt here with :func:`normaliser_from_config`,
+(its ``normalisation`` entry) and is rebuilt here with :func:`normaliser_from_config`,
 so detection always prepares voxels exactly as training did. Normalised intensities
 lie in [0, 1].
 

@@ -76,13 +76,12 @@ def _modelNeedsTorch(path):
     An unreadable file counts as not needing torch: detection then reports what is wrong with it.
     """
     try:
-        from AnomalyDetectLib.bundle import default_bundle_path, read_manifest
+        from AnomalyDetectLib.bundle import default_bundle_path, read_spec
 
-        manifest = read_manifest(path or default_bundle_path())
+        graph = read_spec(path or default_bundle_path()).onnx
     except Exception:  # numpy not installed yet, or a missing or foreign file: decided when the model is loaded
         return False
-    graph = manifest.get("onnx")
-    return not isinstance(graph, dict) or bool((graph.get("method_traits") or {}).get("latent_search"))
+    return graph is None or graph.latent_search
 
 
 def requiredPackages(modelPaths=(None,), backend="auto"):

@@ -141,21 +141,18 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         from AnomalyDetectLib.errors import BundleError
 
         path = modelPath or bundleLib.default_bundle_path()
-        thresholds = bundleLib.read_manifest(path).get("thresholds") or {}
-        if "slice" not in thresholds or "map" not in thresholds and "pixel" not in thresholds:
+        thresholds = bundleLib.read_spec(path).thresholds
+        if thresholds.slice is None or thresholds.map is None:
             raise BundleError(f"'{path}' holds no calibrated thresholds; it is not an anomaly model.")
-        return {"slice": float(thresholds["slice"]), "map": float(thresholds.get("pixel", thresholds.get("map")))}
+        return {"slice": float(thresholds.slice), "map": float(thresholds.map)}
 
     @staticmethod
     def landmarkNames(landmarkModelPath):
         """Names of the landmarks a landmark bundle finds."""
         from AnomalyDetectLib import bundle as bundleLib
-        from AnomalyDetectLib.errors import BundleError
+        from AnomalyDetectLib.manifest import LANDMARKS
 
-        manifest = bundleLib.read_manifest(landmarkModelPath)
-        if manifest.get("method") != "landmarks":
-            raise BundleError(f"'{landmarkModelPath}' is a {manifest.get('method')} model, not a landmark detector.")
-        return list(manifest["architecture"]["classes"])
+        return bundleLib.read_spec(landmarkModelPath).require_kind(LANDMARKS, landmarkModelPath).classes
 
     @staticmethod
     def volumeFromNode(volumeNode):

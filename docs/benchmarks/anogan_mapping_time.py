@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bundle = load_bundle(args.model)
-    if bundle.manifest["method"] != "anogan" or not bundle.manifest["architecture"].get("encoder"):
+    if bundle.spec.method != "anogan" or not bundle.spec.architecture.get("encoder"):
         raise SystemExit(f"{args.model} is not an AnoGAN bundle with an encoder")
     path = sample_volume_path()
     volume = read_volume(path)

@@ -78,7 +78,7 @@ def main() -> None:
     cases = lgg_common.held_out_cases(args.data, bundle, args.split)
     model_metrics = evaluate(bundle, cases, device=args.device, foreground_raw=lgg_common.BRAIN_RAW)
     base = baseline(cases)
-    training = bundle.manifest["training"]
+    training = bundle.spec.training
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{len(cases)} {args.split} patients, {model_metrics['counted_slices']} counted slices "
           f"({model_metrics['tumour_slices']} with tumour); protocol of ../shared/DATA.md")
@@ -86,7 +86,7 @@ def main() -> None:
           "| best Dice (oracle) | notes |")
     print("|---|---|---|---|---|---|---|---|---|")
     print(row(os.path.basename(bundle.path), model_metrics,
-              f"train {training['training_seconds'] / 60:.1f} min, detect {model_metrics['seconds_per_volume']:.2f} s/volume ({args.device})"))
+              f"train {training.training_seconds / 60:.1f} min, detect {model_metrics['seconds_per_volume']:.2f} s/volume ({args.device})"))
     print(row("trivial intensity baseline", base, "FLAIR / patient p99"))
     print(f"uncalibrated slice AUROC (no level calibration): {model_metrics['slice_auroc_uncalibrated']:.3f}; "
           f"sensitivity/specificity at the calibrated slice threshold: {model_metrics['sensitivity_at_calibrated_threshold']:.3f}/"

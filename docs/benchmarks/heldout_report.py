@@ -181,8 +181,8 @@ def main() -> int:
     args = parser.parse_args()
     bundle = load_bundle(args.model or default_bundle_path())
     detector = Detector.from_bundle(bundle, args.device)
-    print(f"model {os.path.basename(bundle.path)}; slice threshold {detector.manifest['thresholds'].get('slice'):.4g}, "
-          f"pixel threshold {detector.manifest['thresholds'].get('pixel'):.4g}")
+    print(f"model {os.path.basename(bundle.path)}; slice threshold {detector.spec.thresholds.slice:.4g}, "
+          f"pixel threshold {detector.spec.thresholds.map:.4g}")
     out = {"model": os.path.basename(bundle.path)}
     if args.lgg:
         cases = lgg_common.held_out_cases(args.lgg, bundle, args.split)

@@ -28,7 +28,7 @@ from trainer.data import read_case
 
 
 def reconstruct(bundle, networks, images: torch.Tensor) -> torch.Tensor:
-    method = bundle.manifest["method"]
+    method = bundle.spec.method
     with torch.no_grad():
         if method == "hqanogan":
             from AnomalyDetectLib.models.hqanogan.method import encode_and_reconstruct
@@ -82,7 +82,7 @@ def main() -> None:
     for bundle_index, bundle in enumerate(bundles):
         networks = bundle.build_networks("cpu")
         detector = Detector(bundle.manifest, networks, "cpu")
-        size, map_kind = int(bundle.manifest["input_size"]), bundle.manifest["scoring"]["map"]
+        size, map_kind = detector.input_size, detector.scoring.map
         for row, (case, k, has_tumour) in enumerate(slices):
             volume, mask, _ = read_case(case)
             scale = detector.normaliser.fit(volume.voxels)
@@ -97,7 +97,7 @@ def main() -> None:
                 axes[row, 0].set_ylabel(f"{case.patient[-13:]}\nslice {k} ({'tumour' if has_tumour else 'normal'})", fontsize=7)
             axes[row, 1 + 2 * bundle_index].imshow(recon[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
             axes[row, 2 + 2 * bundle_index].imshow(anomaly, cmap="inferno", vmin=0, vmax=max(float(np.percentile(anomaly, 99.5)), 1e-6))
-        name = bundle.manifest["method"]
+        name = bundle.spec.method
         axes[0, 1 + 2 * bundle_index].set_title(f"{name}: x̂", fontsize=8)
         axes[0, 2 + 2 * bundle_index].set_title(f"{name}: {map_kind}", fontsize=8)
     axes[0, 0].set_title("x (validation; tumour outlined)", fontsize=8)

@@ -127,7 +127,7 @@ def main() -> int:
     log = lambda message: print(message, flush=True)  # noqa: E731
     split = {part: discover_landmark_cases(os.path.join(args.work, f"{part}.csv")) for part in ("train", "validation", "test")}
     bundle = load_bundle(args.model)
-    trained_on = set(bundle.manifest.get("training", {}).get("volumes", []))
+    trained_on = set(bundle.spec.training.volumes or ())
     leaked = trained_on & {c.patient for part in ("validation", "test") for c in split[part]}
     if leaked:
         raise SystemExit(f"The model was trained on {len(leaked)} validation/test patients ({sorted(leaked)[:3]} ...): wrong split.")

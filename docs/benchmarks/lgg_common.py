@@ -23,7 +23,7 @@ def held_out_cases(data: str, bundle, split: str = "validation"):
     """The cases of the bundle's held-out ``validation`` or ``test`` patients found in ``data``."""
     from trainer.data import discover_cases
 
-    held_out = set(bundle.manifest["training"].get(f"{split}_patients", []))
+    held_out = set(bundle.spec.training.patients(split))
     cases = [case for case in discover_cases(data) if case.patient in held_out]
     if not cases:
         raise SystemExit(f"None of the bundle's {split} patients is in {data}.")

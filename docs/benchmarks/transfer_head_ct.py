@@ -68,7 +68,7 @@ def main() -> int:
 
     def random_network(seed):
         torch.manual_seed(1000 + seed)
-        return bundle.method.build_networks(bundle.manifest["architecture"])["classifier"].eval()
+        return bundle.method.build_networks(bundle.spec.architecture)["classifier"].eval()
 
     results = []
     for repeat in range(args.repeats):

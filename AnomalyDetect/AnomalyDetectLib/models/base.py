@@ -24,10 +24,11 @@ class Method:
 
     Class attributes:
 
-    * ``NAME`` (required): the registry name, saved in bundles as ``manifest["method"]``.
+    * ``NAME`` (required): the registry name, saved in bundles as the manifest's ``method``.
     * ``TASK``: ``"anomaly"`` (default; run by :class:`AnomalyDetectLib.pipeline.Detector`) or
-      ``"landmarks"`` (run by :mod:`AnomalyDetectLib.landmark_detection`): the one way bundles of the
-      two kinds are told apart.
+      ``"landmarks"`` (run by :mod:`AnomalyDetectLib.landmark_detection`). It must match the registry
+      (``LANDMARK_METHODS`` or ``METHODS``), from which ``Manifest.kind`` tells bundles of the two kinds
+      apart without importing the method (Testing/test_manifest.py checks they agree).
     * ``DEFAULT_ARCHITECTURE`` / ``DEFAULT_TRAINING`` (required): dicts of settings, saved in bundles.
     * ``MAPS`` and ``DEFAULT_MAP``: the anomaly maps it can produce (anomaly methods).
     * ``DETECT_BATCH_SIZE``: slices per forward pass at detection; None = the pipeline's default (16).
