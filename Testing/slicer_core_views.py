@@ -113,6 +113,8 @@ class OffscreenSliceView:
         writer.SetFileName(str(path))
         writer.SetInputData(image)
         writer.Write()
+        if writer.GetErrorCode():
+            raise OSError(f"Could not write '{path}' (VTK error code {writer.GetErrorCode()}).")
         return path
 
     def close(self):

@@ -75,3 +75,30 @@ def test_the_map_shows_in_inferno_over_the_input_where_the_lesion_is(slicer_modu
     assert inside[0] > inside[2] + 60, "Inferno at 0.8 is orange: red well above blue"
     for i, j in [(5, 5), (55, 55), (25, 20), (40, 35)]:  # outside the lesion: the map is transparent
         np.testing.assert_array_equal(pixel(i, j), grey)
+
+
+def test_landmarks_and_the_segmentation_are_drawn_by_slicers_displayable_managers(slicer_module, scene, view):
+    slicer, _module = slicer_module
+    from AnomalyDetectSlicerLib import scene_outputs
+
+    voxels = np.full((10, 50, 50), 100, np.int16)
+    node = slicer.util.addVolumeFromArray(voxels, name="input")
+    view.show(background=node)
+    view.jumpTo((0.0, 0.0, 5.0))
+    before = view.render().astype(int)
+
+    def changed(rgb, ras):
+        x, y = view.rasToXY(ras)
+        row, column = rgb.shape[0] - 1 - int(round(y)), int(round(x))
+        return np.abs(rgb[row - 2:row + 3, column - 2:column + 3] - before[row - 2:row + 3, column - 2:column + 3]).max()
+
+    landmarks = types.SimpleNamespace(found=[types.SimpleNamespace(name="point", ras=(10.0, 10.0, 5.0), confidence=0.9)])
+    scene_outputs.writeLandmarks(scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "landmarks"), landmarks)
+    anomaly = np.zeros(voxels.shape, np.float32)
+    anomaly[3:8, 30:40, 30:40] = 1.0  # a box: voxel centres i, j = 30..39 at 1 mm
+    scene_outputs.writeSegmentation(scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "seg"), node, anomaly, 0.5)
+    after = view.render().astype(int)
+    # IJK to RAS of a volume made from an array is the identity: RAS (i, j, k) is voxel (i, j, k).
+    assert changed(after, (10.0, 10.0, 5.0)) > 40, "the landmark's glyph is drawn at its position"
+    assert changed(after, (29.5, 35.0, 5.0)) > 40, "the segment's outline is drawn at its border"
+    assert changed(after, (20.0, 40.0, 5.0)) == 0 and changed(after, (45.0, 5.0, 5.0)) == 0, "nothing elsewhere"
