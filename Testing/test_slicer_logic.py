@@ -1,4 +1,4 @@
-"""The module logic's scene outputs beyond map and table, against the Slicer stand-in.
+"""The module logic's scene outputs beyond map and table, on real Slicer core (slicer-core).
 
 Plot, landmarks (markups point list), region of interest (markups ROI), segmentation of the
 thresholded map, slice-threshold override, rollback when writing fails, removal of stale

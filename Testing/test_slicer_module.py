@@ -1,14 +1,14 @@
-"""The Slicer module (AnomalyDetect/AnomalyDetect.py and AnomalyDetectSlicerLib/) run against a stand-in of Slicer's API.
+"""The Slicer module (AnomalyDetect/AnomalyDetect.py and AnomalyDetectSlicerLib/) on real Slicer core.
 
-3D Slicer cannot run in CI, so ``Testing/slicer_standin`` provides ``slicer``, ``qt`` and
-``ctk`` packages that mirror the parts of Slicer's Python API the module uses, on real
-VTK objects. Anything the stand-in lacks raises AttributeError, so a module that calls
-an API Slicer does not have (or the stand-in was not taught) fails here.
+The full Slicer application cannot run in CI; its Qt-free part (MRML, module logics, ``slicer.util``)
+comes from the slicer-core wheel (``Testing/slicer_core_backend.py``) and only the Qt side (``qt``,
+``ctk``, widgets, ``ScriptedLoadableModule``, ``parameterNodeWrapper``) from ``Testing/slicer_standin``,
+whose members each record the Slicer source they mirror. A call the stand-in lacks raises AttributeError.
 
 Here: Python 3.9 compatibility, what is imported at file scope, the stand-in's own bookkeeping,
 the logic's map and table, re-runs, cancel, bad models, the self-test and the CMake lists. The
-other outputs are in test_slicer_logic.py, the panel in test_slicer_widget.py, the stand-in's node
-classes in test_slicer_standin_nodes.py, packaging in test_packaging_slicer.py, the dependency installer in test_slicer_dependencies.py.
+other outputs are in test_slicer_logic.py, the panel in test_slicer_widget.py, what Slicer's views draw
+in test_slicer_rendering.py, packaging in test_packaging_slicer.py, the dependency installer in test_slicer_dependencies.py.
 Fixtures (``slicer_module``, ``scene``, ``tiny_bundle_path``) come from ``Testing/conftest.py``.
 """
 

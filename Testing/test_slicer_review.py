@@ -1,4 +1,4 @@
-"""What a review of the module against Slicer 5.8 / 5.10 / main found, each in the stand-in.
+"""What a review of the module against Slicer 5.8 / 5.10 / main found, each checked on Slicer core (GUI parts on the Qt stand-in).
 
 Reload of the Lib modules, the threshold after Close Scene, GUI connectors on Slicer 5.8, the
 self-test without torch, vector/tensor/diffusion inputs and label maps, translatable text,
