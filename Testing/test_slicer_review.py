@@ -97,14 +97,18 @@ def _connections(ui):
 @pytest.mark.parametrize("version", [(5, 8), (5, 10)])
 def test_entering_leaving_and_closing_the_scene_add_no_gui_connectors(slicer_module, widget, monkeypatch, version):
     slicer, _module = slicer_module
+    import warnings
+
     monkeypatch.setattr(slicer.app, "_version", version)
     widget.exit()
     widget.enter()
     first = _connections(widget.ui)
-    for _ in range(3):
-        widget.exit()
-        widget.enter()
-        slicer.mrmlScene.Clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # Slicer's VTKObservationMixin warns on removing an observer twice
+        for _ in range(3):
+            widget.exit()
+            widget.enter()
+            slicer.mrmlScene.Clear()
     assert _connections(widget.ui) == first
     widget.ui.deviceComboBox.currentIndex = 1
     assert widget._parameterNode.device == "cpu", "the panel still drives the parameter node"
