@@ -47,7 +47,8 @@ MODULE_LOGICS = (
     ("SubjectHierarchy", "vtkSlicerSubjectHierarchyModuleLogic"),
     ("Data", "vtkSlicerDataModuleLogic"),
 )
-#: slicer.util functions that need PythonQt in Slicer; the stand-in's versions replace them.
+#: slicer.util functions that need PythonQt in Slicer; the stand-in's versions replace them (loadVolume and
+#: saveNode, which go through Qt's IO manager in Slicer, are done here with the volumes logic and storage nodes).
 GUI_UTIL_FUNCTIONS = ("errorDisplay", "confirmOkCancelDisplay", "delayDisplay", "pip_install", "findChildren", "loadUI",
                       "childWidgetVariables", "reloadScriptedModule")
 
@@ -136,6 +137,19 @@ def loadVolume(filename, properties={}, returnNode=False):  # noqa: B006 - Slice
     return node
 
 
+def saveNode(node, filename, properties={}):  # noqa: B006 - Slicer's signature
+    """``slicer.util.saveNode`` as Slicer's node writer (qSlicerNodeWriter) does it: the node's storage node
+    (its default one when it has none) writes the file with Slicer's own writer (NRRD, CSV, ...)."""
+    storage = node.GetStorageNode()
+    if storage is None:
+        node.AddDefaultStorageNode()
+        storage = node.GetStorageNode()
+    if storage is None:
+        return False
+    storage.SetFileName(str(filename))
+    return bool(storage.WriteData(node))
+
+
 def start():
     """``slicer`` with real Slicer core behind it (built on the first call). Raises ImportError without slicer-core."""
     import slicer
@@ -163,6 +177,7 @@ def start():
         setattr(slicer.util, name, getattr(_gui_util, name))
     slicer.util._displayedMessages = _gui_util._displayedMessages
     slicer.util.loadVolume = loadVolume
+    slicer.util.saveNode = saveNode
     import slicer.i18n  # noqa: F401
     import slicer.parameterNodeWrapper  # noqa: F401
     import slicer.ScriptedLoadableModule  # noqa: F401
