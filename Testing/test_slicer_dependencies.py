@@ -14,7 +14,6 @@ from conftest import start_slicer
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_DIR = REPO / "AnomalyDetect"
-STANDIN_DIR = REPO / "Testing" / "slicer_standin"
 DEPENDENCIES_FILE = MODULE_DIR / "AnomalyDetectSlicerLib" / "dependencies.py"
 
 # --- dependencies.py with the stand-in -------------------------------------------------------------

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-STANDIN_DIR = REPO / "Testing" / "slicer_standin"
 MODULE_DIR = REPO / "AnomalyDetect"
 MODULE_FILE = MODULE_DIR / "AnomalyDetect.py"
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "AnomalyDetect.ui"
