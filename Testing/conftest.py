@@ -113,32 +113,38 @@ def plumbing_landmark_bundle_path(tmp_path_factory):
     return write_plumbing_landmark_bundle(str(tmp_path_factory.mktemp("landmark_plumbing") / "plumbing_landmarks.safetensors"))
 
 
-# --- the Slicer stand-in (Testing/slicer_standin) ----------------------------------------------
+# --- Slicer: real Slicer core (slicer-core wheel) with the Qt stand-in (Testing/slicer_standin) --------
 
 STANDIN_DIR = os.path.join(ROOT, "Testing", "slicer_standin")
 MODULE_DIR = os.path.join(ROOT, "AnomalyDetect")
 
 
-def put_standin_first():
-    """Put the stand-in (and the module folder) first on sys.path and return the stand-in ``slicer`` package."""
-    pytest.importorskip("vtk")
-    for path in (MODULE_DIR, STANDIN_DIR):
-        if path in sys.path:
-            sys.path.remove(path)
-        sys.path.insert(0, path)
-    import slicer
+def start_slicer():
+    """``slicer`` on real Slicer core (Testing/slicer_core_backend.py), with the module folder first on sys.path.
 
-    assert os.path.realpath(slicer.__file__).startswith(os.path.realpath(STANDIN_DIR)), f"'slicer' is not the stand-in: {slicer.__file__}"
-    return slicer
+    Without the slicer-core wheel the test fails, except on Python < 3.10 where the wheel does not exist
+    (Slicer 5.8's Python 3.9): there it is skipped with the reason.
+    """
+    pytest.importorskip("vtk")
+    import slicer_core_backend
+
+    if not slicer_core_backend.available():
+        if sys.version_info < (3, 10):
+            pytest.skip(slicer_core_backend.missingMessage())
+        pytest.fail(slicer_core_backend.missingMessage(), pytrace=False)
+    if MODULE_DIR in sys.path:
+        sys.path.remove(MODULE_DIR)
+    sys.path.insert(0, MODULE_DIR)
+    return slicer_core_backend.start()
 
 
 @pytest.fixture(scope="module")
 def slicer_module():
-    """``(slicer, AnomalyDetect)``: the stand-in, and the module file imported through it."""
+    """``(slicer, AnomalyDetect)``: Slicer core with the Qt stand-in, and the module file imported through it."""
     import importlib
     import types
 
-    slicer = put_standin_first()
+    slicer = start_slicer()
     module = importlib.import_module("AnomalyDetect")
     # What the application does when it loads the module (resourcePath needs slicer.modules.<name>.path).
     slicer.modules.anomalydetect = types.SimpleNamespace(path=os.path.join(MODULE_DIR, "AnomalyDetect.py"))
@@ -147,11 +153,13 @@ def slicer_module():
 
 @pytest.fixture
 def scene(slicer_module):
-    """The stand-in's scene, emptied before and after the test (``Clear(1)`` also removes singletons such as parameter nodes)."""
+    """Slicer's scene, closed before and after the test (parameter nodes removed too: see ``clearScene``)."""
+    from slicer_core_backend import clearScene
+
     slicer, _module = slicer_module
-    slicer.mrmlScene.Clear(1)
+    clearScene(slicer.mrmlScene)
     yield slicer.mrmlScene
-    slicer.mrmlScene.Clear(1)
+    clearScene(slicer.mrmlScene)
 
 
 @pytest.fixture

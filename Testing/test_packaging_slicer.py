@@ -12,7 +12,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_DIR = REPO / "AnomalyDetect"
-STANDIN_DIR = REPO / "Testing" / "slicer_standin"
 CATALOG_ENTRY = REPO / "docs" / "AnomalyDetect.json"
 DEPENDENCIES_FILE = MODULE_DIR / "AnomalyDetectSlicerLib" / "dependencies.py"
 RAW_URL = "https://raw.githubusercontent.com/anomalydetect/SlicerAnomalyDetect/main/"

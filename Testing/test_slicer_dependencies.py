@@ -10,11 +10,10 @@ import types
 from pathlib import Path
 
 import pytest
-from conftest import put_standin_first
+from conftest import start_slicer
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE_DIR = REPO / "AnomalyDetect"
-STANDIN_DIR = REPO / "Testing" / "slicer_standin"
 DEPENDENCIES_FILE = MODULE_DIR / "AnomalyDetectSlicerLib" / "dependencies.py"
 
 # --- dependencies.py with the stand-in -------------------------------------------------------------
@@ -23,7 +22,7 @@ DEPENDENCIES_FILE = MODULE_DIR / "AnomalyDetectSlicerLib" / "dependencies.py"
 @pytest.fixture
 def deps(monkeypatch):
     """(slicer stand-in, dependencies module, state) in an interactive session: GUI, not testing."""
-    slicer = put_standin_first()
+    slicer = start_slicer()
     spec = importlib.util.spec_from_file_location("_anomalydetect_dependencies", DEPENDENCIES_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,4 +1,4 @@
-"""The module logic's scene outputs beyond map and table, against the Slicer stand-in.
+"""The module logic's scene outputs beyond map and table, on real Slicer core (slicer-core).
 
 Plot, landmarks (markups point list), region of interest (markups ROI), segmentation of the
 thresholded map, slice-threshold override, rollback when writing fails, removal of stale
@@ -44,9 +44,8 @@ def test_landmarks_roi_and_segmentation_reach_the_scene(slicer_module, scene, ti
 
     # The ROI spans the two landmarks along S plus the margin, closed at the volume's bounds in R and A.
     roi = outputs.roiNode
-    centre, size = [0.0] * 3, [0.0] * 3
+    centre, size = [0.0] * 3, list(roi.GetSize())
     roi.GetCenter(centre)
-    roi.GetSize(size)
     z = sorted(landmark.ras[2] for landmark in found)
     corners = np.array([[i, j, k, 1.0] for i in (-0.5, voxels.shape[2] - 0.5) for j in (-0.5, voxels.shape[1] - 0.5)
                         for k in (-0.5, voxels.shape[0] - 0.5)]) @ ijk_to_ras.T
@@ -168,7 +167,10 @@ def test_jump_to_slice_centres_views_in_world_coordinates(slicer_module, scene):
     world = module.AnomalyDetectLogic().jumpToSlice(node, 4)
     centre = ijk_to_ras @ [(voxels.shape[2] - 1) / 2, (voxels.shape[1] - 1) / 2, 4, 1]
     np.testing.assert_allclose(world, centre[:3] + shift[:3, 3], atol=1e-6)
-    assert scene._lastJump[:3] == pytest.approx(tuple(world))
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):  # Red, Yellow, Green: centred on the point
+        sliceToRAS = slicer.util.arrayFromVTKMatrix(scene.GetNthNodeByClass(index, "vtkMRMLSliceNode").GetSliceToRAS())
+        np.testing.assert_allclose(sliceToRAS[:3, 3], world, atol=1e-6)
+    assert scene.GetNumberOfNodesByClass("vtkMRMLSliceNode") == 3
     with pytest.raises(IndexError):
         module.AnomalyDetectLogic().jumpToSlice(node, voxels.shape[0])
 
@@ -186,9 +188,10 @@ def test_no_view_or_layout_call_without_a_main_window(slicer_module, scene, tiny
 def test_headless_recipe_writes_map_and_table_and_exits(slicer_module, scene, tiny_bundle_path, tmp_path, monkeypatch):
     """docs/slicer_headless.py (the README's `Slicer --no-main-window --python-script` recipe) end to end.
 
-    loadVolume, saveNode and exit are not in the stand-in (file I/O is Slicer's); the test gives
-    them stand-ins with Slicer's argument lists that record what the script asked for.
+    The volume is read by Slicer's volumes logic and the outputs written by Slicer's storage nodes
+    (NRRD, CSV); only ``slicer.util.exit`` is replaced, to record the status instead of quitting.
     """
+    import csv
     import runpy
     import sys
 
@@ -196,28 +199,21 @@ def test_headless_recipe_writes_map_and_table_and_exits(slicer_module, scene, ti
     from AnomalyDetectLib.volume import read_volume, write_volume
 
     source, voxels, ijk_to_ras = _input_node(slicer, module, with_transform=False)
-    volume = module.AnomalyDetectLogic.volumeFromNode(source)
-    write_volume(volume, str(tmp_path / "case.nii.gz"))
-    saved, exits = {}, []
-
-    def loadVolume(filename, properties=None, returnNode=False):  # Slicer: properties={}
-        loaded = read_volume(filename)
-        return slicer.util.addVolumeFromArray(loaded.voxels, ijkToRAS=loaded.ijk_to_ras, name="case")
-
-    def saveNode(node, filename, properties=None):  # Slicer: properties={}
-        saved[filename] = node
-        return True
-
-    monkeypatch.setattr(slicer.util, "loadVolume", loadVolume, raising=False)
-    monkeypatch.setattr(slicer.util, "saveNode", saveNode, raising=False)
-    monkeypatch.setattr(slicer.util, "exit", lambda status=0: exits.append(status), raising=False)
+    write_volume(module.AnomalyDetectLogic.volumeFromNode(source), str(tmp_path / "case.nii.gz"))
+    exits = []
+    monkeypatch.setattr(slicer.util, "exit", lambda status=0: exits.append(status))
     script = str(module.__file__).replace("AnomalyDetect/AnomalyDetect.py", "docs/slicer_headless.py")
     out = tmp_path / "out"
     monkeypatch.setattr(sys, "argv", [script, str(tmp_path / "case.nii.gz"), str(out), tiny_bundle_path])
     runpy.run_path(script, run_name="__main__")
     assert exits == [0]
-    assert set(saved) == {str(out / "case_anomaly_map.nrrd"), str(out / "case_slice_scores.csv")}
-    assert saved[str(out / "case_anomaly_map.nrrd")].GetName() == "case anomaly map"
+    mapNode = scene.GetFirstNodeByName("case anomaly map")
+    written = read_volume(str(out / "case_anomaly_map.nrrd"))
+    np.testing.assert_array_equal(written.voxels, slicer.util.arrayFromVolume(mapNode))
+    np.testing.assert_allclose(written.ijk_to_ras, ijk_to_ras, atol=1e-5)
+    with open(out / "case_slice_scores.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == voxels.shape[0] and list(rows[0]) == ["slice", "position_mm", "score", "flagged", "skipped"]
 
     monkeypatch.setattr(sys, "argv", [script, str(tmp_path / "missing.nii.gz"), str(out)])
     runpy.run_path(script, run_name="__main__")
@@ -275,3 +271,37 @@ def test_landmarks_only_writes_the_point_list_and_keeps_other_outputs(slicer_mod
     assert markups.GetTransformNodeID() == node.GetTransformNodeID() and scene.GetStates() == 0
     again, same = logic.detectLandmarks(node, plumbing_landmark_bundle_path, device="cpu")
     assert same is markups and same.GetNumberOfControlPoints() == 2 and _outputs(scene) == sorted(before + ["TestVolume landmarks"])
+
+
+def test_the_segmentation_lies_on_the_map_in_world_coordinates_under_a_parent_transform(slicer_module, scene):
+    # Slicer imports the labelmap through the Segmentations logic; with a rotated, shifted parent transform the
+    # segment's voxels must land where the map's voxels above the threshold are, in world coordinates.
+    slicer, module = slicer_module
+    import vtk
+    from AnomalyDetectSlicerLib import scene_outputs
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    node, voxels, ijk_to_ras = _input_node(slicer, module)
+    transform = np.eye(4)
+    transform[:3, :3] = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    transform[:3, 3] = [20.0, -15.0, 9.0]
+    node.GetParentTransformNode().SetMatrixTransformToParent(slicer.util.vtkMatrixFromArray(transform))
+    anomaly_map = np.zeros(voxels.shape, np.float32)
+    anomaly_map[3:6, 10:20, 5:15] = 1.0
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "seg")
+    assert scene_outputs.writeSegmentation(segmentation, node, anomaly_map, 0.5) == 300
+
+    segmentId = segmentation.GetSegmentation().GetSegmentIdBySegmentName("anomaly")
+    labelmap = segmentation.GetSegmentation().GetSegment(segmentId).GetRepresentation("Binary labelmap")
+    matrix = vtk.vtkMatrix4x4()
+    labelmap.GetImageToWorldMatrix(matrix)  # to the segmentation's own coordinates
+    extent = labelmap.GetExtent()
+    inside = vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(
+        extent[5] - extent[4] + 1, extent[3] - extent[2] + 1, extent[1] - extent[0] + 1) > 0
+    ijk = np.argwhere(inside)[:, ::-1] + [extent[0], extent[2], extent[4]]
+    toWorld = vtk.vtkGeneralTransform()
+    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(segmentation.GetParentTransformNode(), None, toWorld)
+    segment_world = np.array([toWorld.TransformPoint(p) for p in (np.c_[ijk, np.ones(len(ijk))] @ slicer.util.arrayFromVTKMatrix(matrix).T)[:, :3]])
+    map_ijk = np.argwhere(anomaly_map > 0.5)[:, ::-1]
+    map_world = (np.c_[map_ijk, np.ones(len(map_ijk))] @ (transform @ ijk_to_ras).T)[:, :3]
+    np.testing.assert_allclose(np.sort(segment_world, axis=0), np.sort(map_world, axis=0), atol=1e-4)

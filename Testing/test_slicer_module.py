@@ -1,14 +1,14 @@
-"""The Slicer module (AnomalyDetect/AnomalyDetect.py and AnomalyDetectSlicerLib/) run against a stand-in of Slicer's API.
+"""The Slicer module (AnomalyDetect/AnomalyDetect.py and AnomalyDetectSlicerLib/) on real Slicer core.
 
-3D Slicer cannot run in CI, so ``Testing/slicer_standin`` provides ``slicer``, ``qt`` and
-``ctk`` packages that mirror the parts of Slicer's Python API the module uses, on real
-VTK objects. Anything the stand-in lacks raises AttributeError, so a module that calls
-an API Slicer does not have (or the stand-in was not taught) fails here.
+The full Slicer application cannot run in CI; its Qt-free part (MRML, module logics, ``slicer.util``)
+comes from the slicer-core wheel (``Testing/slicer_core_backend.py``) and only the Qt side (``qt``,
+``ctk``, widgets, ``ScriptedLoadableModule``, ``parameterNodeWrapper``) from ``Testing/slicer_standin``,
+whose members each record the Slicer source they mirror. A call the stand-in lacks raises AttributeError.
 
 Here: Python 3.9 compatibility, what is imported at file scope, the stand-in's own bookkeeping,
 the logic's map and table, re-runs, cancel, bad models, the self-test and the CMake lists. The
-other outputs are in test_slicer_logic.py, the panel in test_slicer_widget.py, the stand-in's node
-classes in test_slicer_standin_nodes.py, packaging in test_packaging_slicer.py, the dependency installer in test_slicer_dependencies.py.
+other outputs are in test_slicer_logic.py, the panel in test_slicer_widget.py, what Slicer's views draw
+in test_slicer_rendering.py, packaging in test_packaging_slicer.py, the dependency installer in test_slicer_dependencies.py.
 Fixtures (``slicer_module``, ``scene``, ``tiny_bundle_path``) come from ``Testing/conftest.py``.
 """
 
@@ -134,29 +134,44 @@ def _public_members(namespace):
     return {name: value for name, value in vars(namespace).items() if not name.startswith("_")}
 
 
+def _from_standin(obj):
+    try:
+        path = inspect.getsourcefile(obj)
+    except TypeError:  # built-in (VTK) classes and functions
+        return False
+    return path is not None and Path(path).resolve().is_relative_to(STANDIN_DIR.resolve())
+
+
 def _mirrored_objects(slicer, qt):
-    """(qualified name, object) for every public function, class, method and property of the stand-in."""
+    """(qualified name, object) for every public function, class, method and property of the stand-in (Qt side only:
+    MRML, logics and the rest of ``slicer.util`` are Slicer's own, from the slicer-core wheel)."""
     import ctk
+    import slicer._application
+    import slicer._gui_util
+    import slicer._widgets
+    import slicer.packaging
 
     found = []
     modules = [
         ("slicer", slicer),
-        ("slicer.util", slicer.util),
+        ("slicer.util", slicer._gui_util),
+        ("slicer.app", slicer._application),
+        ("slicer", slicer._widgets),
         ("slicer.ScriptedLoadableModule", slicer.ScriptedLoadableModule),
+        ("slicer.i18n", slicer.i18n),
+        ("slicer.packaging", slicer.packaging),
         ("qt", qt),
         ("ctk", ctk),
         ("slicer.parameterNodeWrapper", slicer.parameterNodeWrapper),
     ]
     for module_name, module in modules:
         for name, value in _public_members(module).items():
-            if isinstance(value, types.ModuleType) or name in ("app", "mrmlScene", "__all__"):
+            if isinstance(value, types.ModuleType) or name in ("app", "mrmlScene", "__all__", "mirrors") or not _from_standin(value):
                 continue
             if inspect.isclass(value):
-                if value.__module__.split(".")[0] not in ("slicer", "qt", "ctk"):
-                    continue  # e.g. unittest.TestCase imported for subclassing
                 found.append((f"{module_name}.{name}", value))
                 for member_name, member in vars(value).items():
-                    # Node constructors stand for VTK's New(); Python base classes' __init__ are mirrored.
+                    # Python base classes' __init__ are mirrored; other private members are the stand-in's own.
                     python_class = module_name in ("slicer.ScriptedLoadableModule", "qt", "ctk", "slicer.parameterNodeWrapper")
                     if member_name.startswith("_") and not (member_name == "__init__" and python_class):
                         continue
@@ -164,7 +179,7 @@ def _mirrored_objects(slicer, qt):
                         member = member.fget
                     if callable(member):
                         found.append((f"{module_name}.{name}.{member_name}", member))
-            elif callable(value) and getattr(value, "__module__", "").split(".")[0] in ("slicer", "qt", "ctk"):
+            elif callable(value):
                 found.append((f"{module_name}.{name}", value))
     return found
 
@@ -216,30 +231,38 @@ def test_standin_python_signatures_match_slicer(slicer_module):
 
 
 def test_standin_lacks_what_it_does_not_provide(slicer_module, scene):
+    # The Qt side is only what the module needs: anything else raises AttributeError instead of passing silently.
     slicer, _module = slicer_module
     import ctk
     import qt
 
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "x")
     for owner, name in [
         (slicer, "qMRMLSubjectHierarchyTreeView"),
-        (slicer.modules, "volumes"),
-        (slicer.util, "selectModule"),
-        (slicer.util, "getNode"),
+        (slicer.modules, "volumerendering"),
         (slicer.app, "layoutManager"),
         (slicer.app, "moduleManager"),
-        (node, "GetSpacing"),
-        (node, "HardenTransform"),
-        (scene, "GetNodesByClass"),
+        (slicer.app, "coreIOManager"),
         (qt, "QSlider"),
         (ctk, "ctkSliderWidget"),
     ]:
         with pytest.raises(AttributeError):
             getattr(owner, name)
-    assert scene.AddNewNodeByClass("vtkMRMLModelNode") is None  # unknown class: NULL, as in Slicer
 
 
-def test_standin_volume_round_trip(slicer_module, scene):
+def test_the_backend_is_slicer_core_with_the_qt_standin(slicer_module):
+    # MRML, logics and slicer.util are the wheel's; only the Qt side comes from the stand-in.
+    slicer, _module = slicer_module
+    import qt
+
+    assert "site-packages" in slicer.__file__ and "slicer_standin" not in slicer.util.__file__
+    assert type(slicer.mrmlScene).__module__.startswith("slicer_core")
+    assert slicer.modules.segmentations.logic().GetClassName() == "vtkSlicerSegmentationsModuleLogic"
+    assert slicer.app.applicationLogic().GetModuleLogic("Markups") is slicer.modules.markups.logic()
+    assert Path(qt.__file__).resolve().is_relative_to(STANDIN_DIR.resolve())
+    assert slicer.util.loadUI.__module__ == "slicer._gui_util"
+
+
+def test_volume_round_trip_through_slicer_util(slicer_module, scene):
     slicer, module = slicer_module
     node, voxels, ijk_to_ras = _input_node(slicer, module, with_transform=False)
     assert node.GetImageData().GetDimensions() == tuple(reversed(voxels.shape))

@@ -1,4 +1,4 @@
-"""The module widget (AnomalyDetectSlicerLib/widget.py and Resources/UI/AnomalyDetect.ui) in the Slicer stand-in.
+"""The module widget (AnomalyDetectSlicerLib/widget.py and Resources/UI/AnomalyDetect.ui) on Slicer core with the Qt stand-in.
 
 ``slicer.util.loadUI`` of the stand-in parses the real .ui file and builds the stand-in's
 ``qt`` / ``ctk`` / ``slicer.qMRML*`` widgets (an unknown class raises), and
@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-STANDIN_DIR = REPO / "Testing" / "slicer_standin"
 MODULE_DIR = REPO / "AnomalyDetect"
 MODULE_FILE = MODULE_DIR / "AnomalyDetect.py"
 UI_FILE = MODULE_DIR / "Resources" / "UI" / "AnomalyDetect.ui"

@@ -72,11 +72,14 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         return AnomalyDetectParameterNode(super().getParameterNode())
 
     #: Volume classes derived from vtkMRMLScalarVolumeNode that hold no single-channel CT or MR image,
-    #: with what to tell the user (diffusion-weighted and diffusion-tensor volumes derive from these two).
+    #: with what to tell the user. In Slicer vector volumes derive from vtkMRMLTensorVolumeNode (so they
+    #: come first), diffusion-tensor volumes from vtkMRMLTensorVolumeNode, and diffusion-weighted volumes
+    #: directly from vtkMRMLScalarVolumeNode.
     NOT_IMAGE_VOLUMES = (
         ("vtkMRMLLabelMapVolumeNode", "a label map"),
         ("vtkMRMLVectorVolumeNode", "a vector (multi-component, e.g. colour) volume"),
         ("vtkMRMLTensorVolumeNode", "a tensor or diffusion volume"),
+        ("vtkMRMLDiffusionWeightedVolumeNode", "a tensor or diffusion volume"),
     )
 
     @classmethod
@@ -328,8 +331,7 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
 
         if not roiNode.IsA("vtkMRMLMarkupsROINode"):
             raise AnomalyDetectError(f"'{roiNode.GetName()}' is not a markups ROI.")
-        size = [0.0] * 3
-        roiNode.GetSize(size)
+        size = list(roiNode.GetSize())  # VTK wraps vtkGetVector3Macro's getter as a tuple, without an output argument
         if not all(np.isfinite(size)) or min(size) <= 0:
             raise AnomalyDetectError(f"The ROI '{roiNode.GetName()}' has no extent yet (size {tuple(size)}); place it or give it a size first.")
         bounds = [0.0] * 6

@@ -1,4 +1,4 @@
-"""Self-test of the AnomalyDetect module (Slicer's "Reload and Test", ctest, and CI's stand-in)."""
+"""Self-test of the AnomalyDetect module (Slicer's "Reload and Test", ctest, and CI on Slicer core)."""
 
 import logging
 

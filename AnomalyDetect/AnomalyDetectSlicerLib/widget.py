@@ -159,7 +159,9 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            # exit() already stopped observing it: removing again makes VTKObservationMixin warn "does not have observer".
+            if self.hasObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified):
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
         # A new parameter node (after Close Scene, or another scene's) holds none of what was derived
         # from the old one: the model card and the calibrated threshold are written to it afresh.

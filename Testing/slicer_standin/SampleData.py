@@ -1,5 +1,7 @@
 """Stand-in for Slicer's Sample Data module (Modules/Scripted/SampleData/SampleData.py): registering sources.
 
+Why a stand-in: Sample Data is a scripted module with a Qt panel, not in the slicer-core wheel.
+
 Only ``SampleDataSource`` and ``SampleDataLogic.registerCustomSampleDataSource`` exist; sources are kept
 in ``slicer.modules.sampleDataSources`` by category, as in Slicer. Nothing is downloaded: a test
 presses a sample's button by calling ``source.customDownloader(source)`` as Slicer's widget does.

@@ -1,5 +1,7 @@
 """Stand-in for Slicer's ``ctk`` module (CTK widgets): the two AnomalyDetect's .ui file uses.
 
+Why a stand-in: CTK's widgets are Qt (PythonQt), not in the slicer-core wheel.
+
 Only the members below exist (AttributeError otherwise). They follow the CTK headers
 (commontk/CTK, Libs/Widgets/*.h) as PythonQt shows them: Q_PROPERTYs as attributes,
 signals connectable by signature or attribute (see ``qt._core``).

@@ -1,5 +1,7 @@
 """Stand-in for Slicer's ``qt`` module (PythonQt's Qt bindings): the widgets AnomalyDetect uses.
 
+Why a stand-in: Slicer's ``qt`` is PythonQt, which is not on PyPI and not in the slicer-core wheel.
+
 Only the classes and members below exist; anything else raises AttributeError, so widget
 code (or a .ui file, see ``slicer.util.loadUI``) that uses a Qt API the stand-in was not
 taught fails its test. Signals, properties and parenting follow PythonQt (see ``_core``).

@@ -1,8 +1,10 @@
 """Stand-in for ``slicer.ScriptedLoadableModule`` (Base/Python/slicer/ScriptedLoadableModule.py,
 checked against commit 044f457).
 
+Why a stand-in: Slicer's file imports ``qt``/``ctk`` (PythonQt) and is not in the slicer-core wheel.
+
 The module, widget, logic and test base classes behave as in Slicer, on the stand-in's
-``qt`` widgets and scene (no developer section, no module manager; see each class).
+``qt`` widgets and Slicer's scene (no developer section, no module manager; see each class).
 """
 
 import importlib
@@ -11,7 +13,6 @@ import os
 import unittest
 
 import qt
-
 import slicer
 
 from ._mirror import mirrors as _mirrors

@@ -1,5 +1,7 @@
 """Qt Designer .ui files read into the stand-in's widgets (what QUiLoader does for slicer.util.loadUI).
 
+Why a stand-in: QUiLoader is Qt (PythonQt), not in the slicer-core wheel.
+
 Not part of Slicer's API (private module). The XML is parsed with xml.etree; every
 ``<widget class=...>`` is made from the stand-in class of that name (``qt``, ``ctk`` or
 ``slicer``) and an unknown class raises RuntimeError, so a .ui file cannot use a widget the
@@ -20,7 +22,6 @@ _IGNORED_PROPERTIES = {"geometry", "sizePolicy", "minimumSize", "maximumSize", "
 def _widgetClass(className):
     import ctk
     import qt
-
     import slicer
 
     for namespace in (qt, ctk, slicer):

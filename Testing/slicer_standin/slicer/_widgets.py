@@ -1,7 +1,9 @@
 """Slicer's Qt widget classes in the stand-in (exposed as ``slicer.qMRML*`` / ``slicer.qSlicer*``).
 
-Built on the ``qt`` stand-in (PythonQt-style signals and properties). The stand-in scene has
-no Qt model behind it, so the node combo box reads the scene when asked instead of
+Why a stand-in: qMRMLWidgets are Qt classes, not in the slicer-core wheel; the scene they show is Slicer's own.
+
+Built on the ``qt`` stand-in (PythonQt-style signals and properties). There is no Qt model of the
+scene behind them, so the node combo box reads the scene when asked instead of
 observing it: a node removed from the scene stops being the current node without a
 ``currentNodeChanged`` signal, and a node added to an empty combo box is not selected
 automatically (the widget selects the first volume itself, as the module template does).

@@ -1,5 +1,7 @@
 """Stand-in for ``slicer.i18n`` (Base/Python/slicer/i18n.py): ``translate`` and ``tr``.
 
+Why a stand-in: Slicer's i18n.py is not in the slicer-core wheel (translations live in the Qt application).
+
 Both look the text up through ``slicer.app.translate`` (the stand-in's table, ``slicer.app._translations``,
 is empty unless a test fills it, as Slicer without a language pack). ``tr`` names its context after the
 calling file as Slicer does: ``<package>.<file>`` inside a package (a folder with ``__init__.py``), else

@@ -1,5 +1,7 @@
 """Stand-in for ``slicer.packaging`` (Base/Python/slicer/packaging.py in Slicer/Slicer, Slicer 5.11+).
 
+Why a stand-in: Slicer's packaging.py is not in the slicer-core wheel (and installs nothing in tests).
+
 Only ``pip_ensure`` is provided (signature checked against packaging.py at commit 4bf416c).
 Nothing is installed in tests: like ``slicer.util.pip_install`` of the stand-in, it raises,
 and tests replace it to record calls. To act as a Slicer older than 5.11 (no

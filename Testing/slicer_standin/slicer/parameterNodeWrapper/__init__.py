@@ -1,6 +1,9 @@
 """Stand-in for ``slicer.parameterNodeWrapper`` (Base/Python/slicer/parameterNodeWrapper/):
 typed access to a vtkMRMLScriptedModuleNode and two-way binding to widgets.
 
+Why a stand-in: Slicer's package binds Qt widgets (PythonQt) and is not in the slicer-core wheel.
+The parameter node it wraps is Slicer's own vtkMRMLScriptedModuleNode (slicer-core).
+
 Same public names, storage format and widget connectors as Slicer for what AnomalyDetect
 uses: ``parameterNodeWrapper``; the validators; serializers for int, float, str, bool and
 MRML nodes (values via SetParameter; nodes via SetNodeReferenceID plus an empty parameter of

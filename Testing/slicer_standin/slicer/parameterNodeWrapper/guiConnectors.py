@@ -12,7 +12,6 @@ import pathlib
 
 import ctk
 import qt
-
 import slicer
 
 from .._mirror import mirrors
