@@ -243,3 +243,39 @@ def test_crop_size_is_checked(phantom_dataset, tmp_path):
     with pytest.raises(AnomalyDetectError, match="fully convolutional"):
         fit(FitConfig(method="skipganomaly", data=phantom_dataset, out=str(tmp_path / "b.safetensors"), input_size=32, crop_size=16,
                       max_steps=1, device="cpu", quiet=True))
+
+
+def test_inside_lesion_terms_average_over_the_mask_only():
+    from AnomalyDetectLib.models.translation.method import _inside_lesion
+
+    normal = torch.zeros(2, 1, 4, 4)
+    repaired = torch.zeros(2, 1, 4, 4)
+    repaired[0, 0, 0, 0] = 0.5  # an error inside the lesion
+    repaired[1, 0, 3, 3] = 9.0  # a large error outside it: no effect
+    lesion = torch.zeros(2, 1, 4, 4)
+    lesion[0, 0, 0, :2] = 1.0
+    attention = torch.full((2, 1, 4, 4), 0.5)
+    repair, attention_term = _inside_lesion(repaired, normal, attention, lesion)
+    assert repair.item() == pytest.approx(0.25)  # (0.5 + 0) / 2 lesion pixels
+    assert attention_term.item() == pytest.approx(-np.log(0.5))
+    zero, zero_attention = _inside_lesion(repaired, normal, attention, None)  # weak mode: no mask
+    assert zero.item() == 0.0 and zero_attention.item() == 0.0
+
+
+def test_lesion_terms_open_the_attention_on_pseudo_lesions(phantom_dataset, tmp_path):
+    """With λ_les and λ_sup the generator's attention inside pseudo-lesions rises above its attention elsewhere."""
+    training = dict(TRAINING, lesion_weight=10.0, attention_supervision=1.0)
+    _fit(phantom_dataset, tmp_path / "les.safetensors", ARCHITECTURE, training, max_steps=20)
+    bundle = load_bundle(str(tmp_path / "les.safetensors"))
+    assert bundle.manifest["training"]["hyperparameters"]["attention_supervision"] == 1.0
+    networks = bundle.build_networks("cpu").eval()
+    cases = discover_cases(phantom_dataset)
+    slices = load_slices(cases, normaliser_for("MR"), 32, 0.1)
+    normal = torch.from_numpy(slices.images[slices.labels == 0][:16])[:, None]
+    from AnomalyDetectLib.pseudolesion import PseudoLesionConfig, add_pseudo_lesions
+
+    lesioned, mask = add_pseudo_lesions(normal, PseudoLesionConfig(), seed=5)
+    with torch.no_grad():
+        attention = networks["to_normal"](lesioned)[2]
+    inside, outside = attention[mask > 0.5].mean().item(), attention[(mask == 0) & (lesioned > 0.1)].mean().item()
+    assert inside > 1.5 * outside, (inside, outside)

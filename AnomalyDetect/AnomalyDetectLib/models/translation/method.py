@@ -13,9 +13,14 @@ discriminators D_X, D_Y. With a(D(·), t) the adversarial loss against target t 
         + λ_id·[‖G(x) − x‖₁ + ‖F(y) − y‖₁]                             identity: normal slices stay unchanged
         + λ_att·[mean A_G(x) + mean A_F(y)] + λ_att_all·[mean A_G(y) + mean A_F(x)]   attention sparsity
         + λ_pair·‖G(y) − x‖₁                                            pseudo mode only: the known pairing
+        + λ_les·Σ M·|G(y) − x| / Σ M − λ_sup·Σ M·log A_G(y) / Σ M      pseudo mode only: inside the lesion M
     L_D = ½[a(D_X(x), 1) + a(D_X(G(y)), 0)] + ½[a(D_Y(y), 1) + a(D_Y(F(x)), 0)]
 
-‖·‖₁ is the mean absolute difference. Attention sparsity: an input the generator should leave
+‖·‖₁ is the mean absolute difference. The last two terms (off by default, λ_les = λ_sup = 0) use
+the pseudo-lesion's own mask M (its blending weight α): the repair error and the attention are
+averaged over the lesion instead of the whole slice, where a lesion of 2–5 % of the pixels is a
+small part of ‖G(y) − x‖₁. Without them some seeds settle on the identity (A ≈ 0 everywhere; the
+sigmoid saturates and the repair gradient vanishes) and never learn to repair. Attention sparsity: an input the generator should leave
 alone (its identity input) gets the full weight λ_att, the input it should change the small λ_att_all,
 so that the change stays local. Both generators share one Adam optimiser, both discriminators another.
 Anomaly map: mGMSD (or residual) between y and G(y), or the attention map A_G(y). See README.md.
@@ -46,7 +51,7 @@ class Translation(Method):
     DEFAULT_TRAINING = {
         "domain_y": "pseudo", "adversarial": "lsgan", "adversarial_weight": 1.0, "cycle_weight": 10.0, "identity_weight": 5.0,
         "attention_weight": 1.0, "attention_weight_all": 0.1, "paired_weight": 10.0, "learning_rate": 2e-4, "beta1": 0.5,
-        "pseudo_lesion": {}, "validation_seed": 12345,
+        "pseudo_lesion": {}, "validation_seed": 12345, "lesion_weight": 0.0, "attention_supervision": 0.0,
     }
     MAPS = RECONSTRUCTION_MAPS + ("attention",)
     DEFAULT_MAP = "mgmsd"
@@ -109,6 +114,18 @@ def adversarial_loss(outputs, real: bool, kind: str) -> torch.Tensor:
     return total
 
 
+def _inside_lesion(repaired: torch.Tensor, normal: torch.Tensor, attention: Optional[torch.Tensor], lesion: Optional[torch.Tensor]):
+    """Repair error Σ M·|G(y) − x| / Σ M and attention term −Σ M·log A / Σ M over the pseudo-lesions' masks M (zeros without)."""
+    zero = normal.new_zeros(())
+    if lesion is None or float(lesion.sum()) <= 0:
+        return zero, zero
+    area = lesion.sum()
+    repair = ((repaired - normal).abs().mean(dim=1, keepdim=True) * lesion).sum() / area
+    if attention is None:
+        return repair, zero
+    return repair, -(torch.log(attention.clamp_min(1e-6)) * lesion).sum() / area
+
+
 def _mean_attention(attention: Optional[torch.Tensor], part: slice, like: torch.Tensor) -> torch.Tensor:
     return attention[part].mean() if attention is not None else like.new_zeros(())
 
@@ -146,14 +163,18 @@ class TranslationTrainer(GeneratorDiscriminatorState):
 
     def domain_y(self, images: torch.Tensor) -> torch.Tensor:
         """A Y batch as large as the X batch: pseudo-lesioned copies of it, or randomly drawn (and flipped) abnormal slices."""
+        return self._domain_y(images)[0]
+
+    def _domain_y(self, images: torch.Tensor):
+        """``(y, M)``: M the pseudo-lesions' masks ``(B, 1, H, W)`` (blending weights), None for weak supervision."""
         if self.pseudo:
-            return add_pseudo_lesions(images, self.pseudo_lesions, generator=self.generator)[0]
+            return add_pseudo_lesions(images, self.pseudo_lesions, generator=self.generator)
         if self.abnormal_pool is None:
             raise RuntimeError("domain_y 'weak' needs abnormal slices: call set_abnormal_pool() before training (trainer.fit does).")
         indices = torch.randint(len(self.abnormal_pool), (len(images),), generator=self.generator)
         flip = (torch.rand(len(images), generator=self.generator) < 0.5).view(-1, 1, 1, 1)
         batch = self.abnormal_pool[indices]
-        return torch.where(flip, batch.flip(-1), batch).to(images.device)
+        return torch.where(flip, batch.flip(-1), batch).to(images.device), None
 
     def step(self, images: torch.Tensor) -> Dict[str, float]:
         self.generator.manual_seed(int(torch.randint(0, 2**62, (1,))))
@@ -163,7 +184,7 @@ class TranslationTrainer(GeneratorDiscriminatorState):
         discriminator_x, discriminator_y = self.networks["discriminator_x"], self.networks["discriminator_y"]
         w, kind = self.training, self.training["adversarial"]
         x = images
-        y = self.domain_y(x)
+        y, lesion = self._domain_y(x)
         n = len(x)
         first, second = slice(0, n), slice(n, 2 * n)
 
@@ -177,10 +198,12 @@ class TranslationTrainer(GeneratorDiscriminatorState):
         loss_attention = _mean_attention(attention_g, second, x) + _mean_attention(attention_f, second, x)
         loss_attention_all = _mean_attention(attention_g, first, x) + _mean_attention(attention_f, first, x)
         loss_paired = (fake_x - x).abs().mean() if self.pseudo else x.new_zeros(())
+        loss_lesion, loss_attention_lesion = _inside_lesion(fake_x, x, attention_g[first] if attention_g is not None else None, lesion)
         loss_g = (
             float(w["adversarial_weight"]) * loss_adv + float(w["cycle_weight"]) * loss_cycle + float(w["identity_weight"]) * loss_identity
             + float(w["attention_weight"]) * loss_attention + float(w["attention_weight_all"]) * loss_attention_all
             + float(w["paired_weight"]) * loss_paired
+            + float(w["lesion_weight"]) * loss_lesion + float(w["attention_supervision"]) * loss_attention_lesion
         )
         self.optimiser_g.zero_grad(set_to_none=True)
         loss_g.backward()
@@ -193,12 +216,14 @@ class TranslationTrainer(GeneratorDiscriminatorState):
         loss_d.backward()
         self.optimiser_d.step()
         losses = {"loss_g": loss_g, "loss_adv": loss_adv, "loss_cycle": loss_cycle, "loss_identity": loss_identity,
-                  "loss_attention": loss_attention, "loss_attention_all": loss_attention_all, "loss_paired": loss_paired, "loss_d": loss_d}
+                  "loss_attention": loss_attention, "loss_attention_all": loss_attention_all, "loss_paired": loss_paired, "loss_d": loss_d,
+                  "loss_lesion": loss_lesion, "loss_attention_lesion": loss_attention_lesion}
         return {name: value.item() for name, value in losses.items()}
 
     @torch.no_grad()
     def validation_loss(self, images: torch.Tensor) -> float:
-        """On NORMAL slices x: ‖G(x) − x‖₁, plus in pseudo mode ‖G(y) − x‖₁ for pseudo-lesions y drawn with a fixed seed.
+        """On NORMAL slices x: ‖G(x) − x‖₁, plus in pseudo mode ‖G(y) − x‖₁ for pseudo-lesions y drawn with a fixed seed
+        (and, when ``lesion_weight`` > 0, the repair error averaged inside those lesions).
 
         No abnormal label is used; in weak mode only the identity error is available.
         """
@@ -206,8 +231,11 @@ class TranslationTrainer(GeneratorDiscriminatorState):
         to_normal.eval()
         loss = (to_normal(images)[0] - images).abs().mean()
         if self.pseudo:
-            lesioned, _ = add_pseudo_lesions(images, self.pseudo_lesions, seed=int(self.training["validation_seed"]))
-            loss = loss + (to_normal(lesioned)[0] - images).abs().mean()
+            lesioned, lesion = add_pseudo_lesions(images, self.pseudo_lesions, seed=int(self.training["validation_seed"]))
+            repaired = to_normal(lesioned)[0]
+            loss = loss + (repaired - images).abs().mean()
+            if float(self.training.get("lesion_weight", 0.0)) > 0:  # selection then also weighs the repair inside the lesions
+                loss = loss + _inside_lesion(repaired, images, None, lesion)[0]
         return float(loss)
 
 
