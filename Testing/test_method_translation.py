@@ -186,7 +186,9 @@ def test_trainer_step_validation_and_state(tmp_path):
     trainer = method.make_trainer(networks, {"adversarial": "bce"}, "cpu")
     images = torch.rand(4, 1, 32, 32) * (torch.rand(1, 1, 32, 32) > 0.2)
     losses = trainer.step(images)
-    assert set(losses) == {"loss_g", "loss_adv", "loss_cycle", "loss_identity", "loss_attention", "loss_attention_all", "loss_paired", "loss_d"}
+    assert set(losses) == {"loss_g", "loss_adv", "loss_cycle", "loss_identity", "loss_attention", "loss_attention_all", "loss_paired", "loss_d",
+                           "loss_lesion", "loss_attention_lesion"}
+    assert losses["loss_lesion"] > 0 and losses["loss_attention_lesion"] > 0  # the default trains inside the pseudo-lesions
     assert all(isinstance(value, float) and np.isfinite(value) for value in losses.values())
     first, second = trainer.validation_loss(images), trainer.validation_loss(images)
     assert first == second and not networks["to_normal"].training

@@ -16,7 +16,7 @@ discriminators D_X, D_Y. With a(D(·), t) the adversarial loss against target t 
         + λ_les·Σ M·|G(y) − x| / Σ M − λ_sup·Σ M·log A_G(y) / Σ M      pseudo mode only: inside the lesion M
     L_D = ½[a(D_X(x), 1) + a(D_X(G(y)), 0)] + ½[a(D_Y(y), 1) + a(D_Y(F(x)), 0)]
 
-‖·‖₁ is the mean absolute difference. The last two terms (off by default, λ_les = λ_sup = 0) use
+‖·‖₁ is the mean absolute difference. The last two terms (λ_les = 10, λ_sup = 1 by default; 0 for bundles trained before them) use
 the pseudo-lesion's own mask M (its blending weight α): the repair error and the attention are
 averaged over the lesion instead of the whole slice, where a lesion of 2–5 % of the pixels is a
 small part of ‖G(y) − x‖₁. Without them some seeds settle on the identity (A ≈ 0 everywhere; the
@@ -51,7 +51,9 @@ class Translation(Method):
     DEFAULT_TRAINING = {
         "domain_y": "pseudo", "adversarial": "lsgan", "adversarial_weight": 1.0, "cycle_weight": 10.0, "identity_weight": 5.0,
         "attention_weight": 1.0, "attention_weight_all": 0.1, "paired_weight": 10.0, "learning_rate": 2e-4, "beta1": 0.5,
-        "pseudo_lesion": {}, "validation_seed": 12345, "lesion_weight": 0.0, "attention_supervision": 0.0,
+        "pseudo_lesion": {}, "validation_seed": 12345,
+        # On by default: without them 2 of 3 LGG seeds settled on the identity (docs/BENCHMARKS.md, "Training seeds").
+        "lesion_weight": 10.0, "attention_supervision": 1.0,
     }
     MAPS = RECONSTRUCTION_MAPS + ("attention",)
     DEFAULT_MAP = "mgmsd"
