@@ -74,24 +74,32 @@ def plot(out_dir: str, rows, path: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    colours = {}
+
+    def colour(run: str):
+        return colours.setdefault(run, f"C{len(colours)}")
+
     for log in sorted(glob.glob(os.path.join(out_dir, "*_work.safetensors.log.csv"))):
+        run = os.path.basename(log).split("_work")[0]
+        run = run if "_" in run else "default_" + run
         with open(log) as handle:
             points = [(int(r["step"]), float(r["validation_loss"])) for r in csv.DictReader(handle) if r.get("validation_loss")]
         if points:
-            left.plot(*zip(*points), marker=".", label=os.path.basename(log).split("_work")[0])
-    left.set(xlabel="step", ylabel="normal validation loss", title="selection criterion (no tumour labels)")
-    left.legend(fontsize=8)
+            left.plot(*zip(*points), marker=".", color=colour(run), label=run.replace("_", " "))
+    left.set(xlabel="training steps", ylabel="selection loss (log scale)", yscale="log",
+             title="normal validation slices (no tumour labels)")
+    left.legend(fontsize=7)
     series = {}
-    for tag, _, seed, step, _, _, slice_auroc, _, pixel_auroc, dice, *_ in sorted(rows):
-        series.setdefault((tag, seed), []).append((step, slice_auroc, pixel_auroc, dice))
-    for (tag, seed), points in series.items():
-        steps, slice_auroc, pixel_auroc, dice = zip(*points)
-        name = f"{tag} seed {seed}"
-        right.plot(steps, slice_auroc, marker="o", label=f"slice AUROC, {name}")
-        right.plot(steps, pixel_auroc, marker="s", linestyle="--", label=f"pixel AUROC, {name}")
-        right.plot(steps, dice, marker="^", linestyle=":", label=f"Dice, {name}")
-    right.set(xlabel="training steps", ylabel="validation patients", title="tumour figures (for the record only)")
-    right.legend(fontsize=6, ncol=2)
+    for tag, _, seed, step, _, _, slice_auroc, _, pixel_auroc, *_ in sorted(rows):
+        series.setdefault(f"{tag}_seed{seed}", []).append((step, slice_auroc, pixel_auroc))
+    for run, points in series.items():
+        steps, slice_auroc, pixel_auroc = zip(*points)
+        right.plot(steps, slice_auroc, marker="o", color=colour(run))
+        right.plot(steps, pixel_auroc, marker="s", linestyle="--", color=colour(run))
+    right.plot([], [], "ko-", label="slice AUROC")
+    right.plot([], [], "ks--", label="pixel AUROC")
+    right.set(xlabel="training steps", ylabel="AUROC, validation patients", title="tumour figures (for the record; not used to select)")
+    right.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     print(f"wrote {path}")
