@@ -8,9 +8,12 @@ augmentation, so several seeds measure the spread of the recipe on the same vali
 
     python docs/benchmarks/training_curve.py --data ../shared/data/lgg_flair --out-dir curve --seed 1 --steps 720
     python docs/benchmarks/training_curve.py --out-dir curve --report     # the table, from the saved bundles
+    # the recipe with the in-lesion terms (the trainer's default since; "lesion" rows of docs/BENCHMARKS.md)
+    python docs/benchmarks/training_curve.py --out-dir curve --seed 1 --steps 360 --tag lesion \
+        --fit-args "--training '{\"lesion_weight\": 10.0, \"attention_supervision\": 1.0}'"
     # lever 2, resolution at today's cost per step: 64×64 crops of 128×128 slices, whole slices at detection
-    python docs/benchmarks/training_curve.py --out-dir curve --seed 0 --steps 360 --tag res128 \
-        --fit-args "--input-size 128 --crop-size 64"
+    python docs/benchmarks/training_curve.py --out-dir curve --seed 1 --steps 360 --tag res128 \
+        --fit-args "--input-size 128 --crop-size 64 --training '{\"lesion_weight\": 10.0, \"attention_supervision\": 1.0}'"
 
 Re-running continues where it stopped (finished chunks are skipped, the last checkpoint is resumed). The
 validation metrics printed are those each bundle's manifest carries (validation patients only).
@@ -36,7 +39,8 @@ from AnomalyDetectLib.bundle import read_manifest  # noqa: E402
 RECIPE = [
     "--method", "translation", "--epochs", "40", "--test-fraction", "0.2", "--split-seed", "0",
     "--architecture", json.dumps({"base_channels": 8, "n_res_blocks": 2}),
-    "--training", json.dumps({"pseudo_lesion": {"foreground_threshold": 0.02}}),
+    # (the in-lesion terms, on by default since, were not part of it)
+    "--training", json.dumps({"pseudo_lesion": {"foreground_threshold": 0.02}, "lesion_weight": 0, "attention_supervision": 0}),
     "--scoring", json.dumps({"map": "residual_brighter", "interior_erosion_mm": 10,
                              "intensity_weighting": {"direction": "brighter", "offset_sd": 1.0}}),
 ]
