@@ -43,9 +43,9 @@ def phantom_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_bundle_path(phantom_dataset, tmp_path_factory):
-    from trainer.fit import FitConfig, fit
-
     import torch
+
+    from trainer.fit import FitConfig, fit
 
     out = str(tmp_path_factory.mktemp("model") / "tiny.safetensors")
     # One training thread whatever the machine or the test that first asks for this session fixture: float sums
