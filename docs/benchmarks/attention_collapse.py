@@ -37,15 +37,20 @@ def main() -> int:
     torch.set_num_threads(1)
     print("| model | A inside lesions | A outside (head) | lesion removed by G | synthetic slice AUROC | synthetic pixel AUROC |")
     print("|---|---|---|---|---|---|")
+    all_cases = discover_data(args.data).cases
+    prepared = {}  # models of one split, normalisation and size share their slices and pseudo-lesions
     for path in args.model:
         bundle = load_bundle(path)
         if bundle.spec.method != "translation":
             raise SystemExit(f"{path}: not a translation model")
-        patients = set(bundle.manifest["training"]["validation_patients"])
-        cases = [case for case in discover_data(args.data).cases if case.patient in patients]
-        slices = load_slices(cases, normaliser_from_config(bundle.manifest["normalisation"]), bundle.spec.input_size, 0.1)
-        clean = torch.from_numpy(slices.images[slices.labels == 0])[:, None]
-        lesioned, alpha = add_pseudo_lesions(clean, PseudoLesionConfig(), seed=args.seed)
+        patients = tuple(bundle.manifest["training"]["validation_patients"])
+        key = (patients, repr(bundle.manifest["normalisation"]), bundle.spec.input_size)
+        if key not in prepared:
+            cases = [case for case in all_cases if case.patient in set(patients)]
+            slices = load_slices(cases, normaliser_from_config(bundle.manifest["normalisation"]), bundle.spec.input_size, 0.1)
+            clean = torch.from_numpy(slices.images[slices.labels == 0])[:, None]
+            prepared[key] = (clean, *add_pseudo_lesions(clean, PseudoLesionConfig(), seed=args.seed))
+        clean, lesioned, alpha = prepared[key]
         lesion, head = alpha > 0.5, lesioned > 0.1
         generator = bundle.build_networks("cpu").eval()["to_normal"]
         with torch.no_grad():

@@ -236,7 +236,7 @@ class TranslationTrainer(GeneratorDiscriminatorState):
             lesioned, lesion = add_pseudo_lesions(images, self.pseudo_lesions, seed=int(self.training["validation_seed"]))
             repaired = to_normal(lesioned)[0]
             loss = loss + (repaired - images).abs().mean()
-            if float(self.training.get("lesion_weight", 0.0)) > 0:  # selection then also weighs the repair inside the lesions
+            if float(self.training["lesion_weight"]) > 0:  # selection then also weighs the repair inside the lesions
                 loss = loss + _inside_lesion(repaired, images, None, lesion)[0]
         return float(loss)
 
