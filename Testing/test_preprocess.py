@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from AnomalyDetectLib.errors import BundleError
@@ -63,3 +65,47 @@ def test_interior_mask_fills_holes_and_erodes_in_millimetres():
     anisotropic = interior_mask(ring[None], (1.0, 2.0), 5.0)[0]
     assert anisotropic[20, 20 + 15] and not anisotropic[20 + 14, 20]
     assert not interior_mask(np.zeros((1, 5, 5), dtype=bool), (1.0, 1.0), 3.0).any()
+
+
+def _deciles(normalised, foreground):
+    return np.percentile(normalised[foreground], [10, 30, 50, 70, 90])
+
+
+def test_histogram_standardisation_undoes_a_scanner_curve_that_percentile_scaling_keeps():
+    from AnomalyDetectLib.preprocess import MRHistogram, fit_histogram_standard
+
+    reference = make_head_phantom(seed=2, shape=(10, 48, 48))[0].voxels.astype(np.float32)
+    # Another "scanner": the same anatomy through a monotone, non-linear grey-level curve.
+    curved = 900.0 * (reference / reference.max()) ** 2.2 + 7.0
+    standard = fit_histogram_standard(MRHistogram(), [reference])
+    head = reference > 0
+    target = _deciles(MRPercentile().fit(reference).apply(reference), head)
+    by_percentile = _deciles(MRPercentile().fit(curved).apply(curved), head)
+    by_histogram = _deciles(standard.fit(curved).apply(curved), head)
+    assert np.abs(by_percentile - target).max() > 0.1, "percentile scaling keeps the curve"
+    assert np.abs(by_histogram - target).max() < 0.03, "the standard scale maps the curve back"
+    # fitted on that one volume, the standardisation is (up to tie-breaking) plain percentile scaling of it
+    np.testing.assert_allclose(standard.fit(reference).apply(reference), MRPercentile().fit(reference).apply(reference), atol=2e-3)
+
+
+def test_histogram_scale_is_monotone_bounded_and_extends_past_its_knots():
+    from AnomalyDetectLib.preprocess import PiecewiseScale
+
+    scale = PiecewiseScale((10.0, 20.0, 40.0), (0.0, 0.5, 0.9))
+    values = scale.apply(np.array([0.0, 10.0, 15.0, 20.0, 30.0, 40.0, 45.0, 1e6], dtype=np.float32))
+    np.testing.assert_allclose(values, [0.0, 0.0, 0.25, 0.5, 0.7, 0.9, 1.0, 1.0], atol=1e-6)
+    assert scale.low == 10.0
+
+
+def test_histogram_normaliser_config_round_trip_and_errors():
+    from AnomalyDetectLib.preprocess import MRHistogram, fit_histogram_standard
+
+    fitted = fit_histogram_standard(MRHistogram(), [make_head_phantom(seed=3, shape=(8, 40, 40))[0].voxels])
+    assert normaliser_from_config(json.loads(json.dumps(fitted.to_config()))) == fitted
+    with pytest.raises(BundleError, match="no fitted standard"):
+        MRHistogram().fit(np.arange(1000.0).reshape(10, 10, 10))
+    config = fitted.to_config()
+    for bad in ({"standard": [0.2, 0.3]}, {"standard": [0.9, *config["standard"][1:]]}, {"standard": ["x"] * 9},
+                {"percentiles": [50, 10]}, {"standard": [float("nan")] * 9}):
+        with pytest.raises(BundleError):
+            normaliser_from_config({**config, **bad})

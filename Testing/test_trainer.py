@@ -228,3 +228,25 @@ def test_random_crops_are_windows_of_their_own_image():
         assert torch.equal(crop, image[:, row : row + 6, column : column + 6])
     again = random_crops(images, 6, torch.Generator().manual_seed(0))
     assert torch.equal(crops, again), "the same generator state gives the same crops (resume repeats them)"
+
+
+def test_histogram_standardisation_is_fitted_on_training_patients_only(small_dataset, tmp_path):
+    from AnomalyDetectLib.pipeline import detect
+    from AnomalyDetectLib.preprocess import MRHistogram, fit_histogram_standard, normaliser_from_config
+    from AnomalyDetectLib.volume import read_volume
+
+    from trainer.normalisation import choose_normaliser
+
+    out = str(tmp_path / "histogram.safetensors")
+    manifest = fit(_config(small_dataset, out, max_steps=2, normalisation={"kind": "mr_histogram"}))
+    stored = normaliser_from_config(manifest["normalisation"])
+    cases = {case.patient: case for case in discover_cases(small_dataset)}
+    training = [read_volume(cases[p].image).voxels for p in manifest["training"]["training_patients"]]
+    assert stored == fit_histogram_standard(MRHistogram(), training), "the standard scale comes from the training patients"
+    everyone = fit_histogram_standard(MRHistogram(), [read_volume(c.image).voxels for c in cases.values()])
+    assert stored != everyone, "validation patients do not shape it"
+    patient = manifest["training"]["validation_patients"][0]
+    result = detect(read_volume(cases[patient].image), load_bundle(out), device="cpu")
+    assert np.isfinite(result.anomaly_map).all() and result.slice_scores.shape == (12,)
+    with pytest.raises(AnomalyDetectError, match="not available for CT"):
+        choose_normaliser("CT", [], {"kind": "mr_histogram"})

@@ -48,7 +48,7 @@ from . import distributed
 from .augmentation import augment, check_crop, random_crops
 from .calibrate import calibrate_and_validate
 from .data import describe_data, discover_data, load_slices, split_by_patient, split_class_counts
-from .normalisation import choose_normaliser, normaliser_for
+from .normalisation import choose_normaliser, fit_on_training, normaliser_for
 
 __all__ = ["FitConfig", "fit", "normaliser_for", "augment", "random_crops", "checkpoint_path", "log_path"]
 
@@ -141,6 +141,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     train_cases, validation_cases, test_cases = split_by_patient(
         cases, config.validation_fraction, config.seed if config.split_seed is None else config.split_seed, config.test_fraction
     )
+    normaliser = fit_on_training(normaliser, train_cases)
     class_counts = split_class_counts({"training": train_cases, "validation": validation_cases, "test": test_cases})
     started = time.perf_counter()
     train_set = load_slices(train_cases, normaliser, config.input_size, scoring.min_foreground_fraction, context=slice_context)

@@ -14,7 +14,9 @@
   small and on normal and abnormal images alike.
 
 ``overrides`` (``fit --normalisation '{"low_hu": 0, "high_hu": 255, "body_hu": 20}'``)
-replace fields of the chosen normaliser.
+replace fields of the chosen normaliser. For MR, ``{"kind": "mr_histogram"}`` selects the
+histogram-landmark standardisation instead; :func:`fit_on_training` then fits its standard
+scale on the training patients' volumes (never on validation or test patients).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from AnomalyDetectLib.errors import AnomalyDetectError
-from AnomalyDetectLib.preprocess import CTWindow, MRPercentile
+from AnomalyDetectLib.preprocess import CTWindow, MRHistogram, MRPercentile, fit_histogram_standard
 from AnomalyDetectLib.volume import read_volume
 
 from .cases import Case, is_2d_image_file
@@ -51,12 +53,21 @@ def choose_normaliser(modality: str, cases: Sequence[Case], overrides: Optional[
         normaliser = EIGHT_BIT_CT
         note = ("CT given as 8-bit 2D images (grey values 0-255, not Hounsfield units): normalising by the full 8-bit range "
                 f"and counting grey values above {EIGHT_BIT_CT.body_hu:g} as foreground")
+    overrides = dict(overrides or {})
+    kind = overrides.pop("kind", None)
+    if kind not in (None, normaliser.kind):
+        if not (kind == "mr_histogram" and normaliser.kind == "mr_percentile"):
+            raise AnomalyDetectError(f"Normalisation kind {kind!r} is not available for {modality.upper()} data "
+                                     f"(this data's default is {normaliser.kind!r}; MR may use 'mr_histogram').")
+        normaliser = MRHistogram()
+        note = "histogram-landmark standardisation (mr_histogram), fitted on the training patients"
     if overrides:
-        known = {f.name for f in dataclasses.fields(normaliser)} - {"kind"}
+        known = {f.name for f in dataclasses.fields(normaliser)} - {"kind", "standard"}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise AnomalyDetectError(f"Unknown normalisation settings {unknown} for {normaliser.kind}; known: {sorted(known)}.")
-        normaliser = dataclasses.replace(normaliser, **{k: float(v) for k, v in overrides.items()})
+        normaliser = dataclasses.replace(normaliser, **{k: (tuple(map(float, v)) if isinstance(v, (list, tuple)) else float(v))
+                                                        for k, v in overrides.items()})
         note = f"normalisation {normaliser.to_config()} (given by --normalisation)"
     return normaliser, note
 
@@ -69,3 +80,10 @@ def _eight_bit(cases: Sequence[Case]) -> bool:
         if float(voxels.min()) < 0 or float(voxels.max()) > 255:
             return False
     return True
+
+
+def fit_on_training(normaliser, training_cases: Sequence[Case]):
+    """The normaliser with whatever it learns from data fitted on ``training_cases`` (the histogram standard scale)."""
+    if isinstance(normaliser, MRHistogram) and not normaliser.standard:
+        return fit_histogram_standard(normaliser, (read_volume(case.image).voxels for case in training_cases))
+    return normaliser

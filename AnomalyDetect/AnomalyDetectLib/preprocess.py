@@ -13,6 +13,12 @@ Two kinds exist:
   percentiles of its own foreground: ``low`` = the volume minimum, ``high`` = the
   ``high_percentile`` of voxels above a rough foreground cut. Foreground is
   normalised intensity ``> foreground_threshold``.
+* ``"mr_histogram"``: the same two end points, and in between a piecewise-linear
+  histogram-landmark standardisation (Nyúl and Udupa, Magn. Reson. Med. 1999): the
+  foreground deciles of each volume are mapped to ``standard`` positions, the mean
+  of the training volumes' own deciles under ``"mr_percentile"``. It is fitted once
+  on the training patients (:func:`fit_histogram_standard`) and stored in the bundle,
+  so scanners whose grey-level histograms differ in shape are brought onto one scale.
 
 Statistics are computed on a strided subsample of at most ~4 M voxels so that large
 CTs need no full-volume float copy.
@@ -91,7 +97,87 @@ class MRPercentile:
         return asdict(self)
 
 
-NORMALISERS = {"ct_window": CTWindow, "mr_percentile": MRPercentile}
+@dataclass(frozen=True)
+class PiecewiseScale:
+    """Piecewise-linear mapping through ``(raw, standard)`` knots, extended beyond the ends, clipped to [0, 1]."""
+
+    raw: Tuple[float, ...]
+    standard: Tuple[float, ...]
+
+    @property
+    def low(self) -> float:
+        """The raw value that maps to 0 (the volume minimum): the padding value outside the volume."""
+        return self.raw[0]
+
+    def apply(self, raw: np.ndarray) -> np.ndarray:
+        knots = np.asarray(self.raw, dtype=np.float32)
+        values = np.asarray(self.standard, dtype=np.float32)
+        slopes = np.diff(values) / np.diff(knots)
+        data = raw.astype(np.float32)
+        segment = np.searchsorted(knots[1:-1], data, side="right")  # 0 … len(knots) − 2; the outer segments extend
+        scaled = values[segment] + (data - knots[segment]) * slopes[segment]
+        return np.clip(scaled, 0.0, 1.0, out=scaled)
+
+
+@dataclass(frozen=True)
+class MRHistogram(MRPercentile):
+    """:class:`MRPercentile`'s end points with the foreground's ``percentiles`` mapped to fitted ``standard`` positions."""
+
+    percentiles: Tuple[float, ...] = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)
+    standard: Tuple[float, ...] = ()
+    kind: str = "mr_histogram"
+
+    def __post_init__(self):
+        object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
+        object.__setattr__(self, "standard", tuple(float(v) for v in self.standard))
+        percentiles = np.asarray(self.percentiles)
+        if percentiles.size == 0 or np.any(np.diff(percentiles) <= 0) or percentiles[0] <= 0 or percentiles[-1] >= self.high_percentile:
+            raise BundleError(f"mr_histogram percentiles must increase strictly within (0, {self.high_percentile:g}); got {list(self.percentiles)}.")
+        standard = np.asarray(self.standard)
+        if standard.size and (standard.size != percentiles.size or not np.all(np.isfinite(standard))
+                              or np.any(np.diff(standard) <= 0) or standard[0] <= 0 or standard[-1] >= 1):
+            raise BundleError("mr_histogram standard positions must be one per percentile, increasing strictly within (0, 1); "
+                              f"got {list(self.standard)}.")
+
+    def landmarks(self, voxels: np.ndarray) -> Tuple[float, float, np.ndarray]:
+        """(low, high, the foreground's percentiles) of one volume, raw intensities, made strictly increasing."""
+        scale = MRPercentile.fit(self, voxels)
+        sample = _subsample(voxels).astype(np.float64, copy=False)
+        top = float(np.percentile(sample, 99.5))
+        rough = sample[sample > scale.low + self.rough_foreground_fraction * (top - scale.low)]
+        inner = np.percentile(rough, self.percentiles)
+        # Coarse (e.g. 8-bit) data can tie neighbouring percentiles; keep every segment of positive width.
+        gap = 1e-4 * (scale.high - scale.low)
+        knots = np.maximum.accumulate(np.concatenate([[scale.low], inner, [scale.high]]))
+        knots = knots + gap * np.arange(knots.size)
+        return float(knots[0]), float(knots[-1]), knots[1:-1]
+
+    def fit(self, voxels: np.ndarray) -> PiecewiseScale:
+        if not self.standard:
+            raise BundleError("mr_histogram normalisation has no fitted standard positions (fit it on training volumes first).")
+        low, high, inner = self.landmarks(voxels)
+        return PiecewiseScale((low, *inner.tolist(), high), (0.0, *self.standard, 1.0))
+
+    def to_config(self) -> Dict:
+        config = asdict(self)
+        config["percentiles"], config["standard"] = list(self.percentiles), list(self.standard)
+        return config
+
+
+def fit_histogram_standard(normaliser: MRHistogram, volumes) -> MRHistogram:
+    """``normaliser`` with ``standard`` = the mean position of each percentile in ``volumes`` (iterable of arrays) under min/high scaling."""
+    positions = []
+    for voxels in volumes:
+        low, high, inner = normaliser.landmarks(voxels)
+        positions.append((inner - low) / (high - low))
+    if not positions:
+        raise VolumeError("Histogram standardisation needs at least one training volume.")
+    standard = np.clip(np.mean(positions, axis=0), 1e-3, 1 - 1e-3)
+    standard = np.maximum.accumulate(standard) + 1e-4 * np.arange(standard.size)  # strictly increasing
+    return MRHistogram(**{**normaliser.to_config(), "standard": standard.tolist(), "kind": "mr_histogram"})
+
+
+NORMALISERS = {"ct_window": CTWindow, "mr_percentile": MRPercentile, "mr_histogram": MRHistogram}
 
 
 def normaliser_from_config(config: Dict):
@@ -105,7 +191,10 @@ def normaliser_from_config(config: Dict):
     unknown = set(config) - fields
     if unknown:
         raise BundleError(f"Normalisation {kind!r} has unknown settings {sorted(unknown)}.")
-    return cls(**config)
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as error:
+        raise BundleError(f"Normalisation {kind!r} has an invalid setting: {error}") from None
 
 
 def resize_slices(slices: np.ndarray, size: int) -> np.ndarray:
