@@ -34,9 +34,10 @@ def test_shipped_manifests_typed():
     anomaly, landmarks = (Manifest.from_json(m) for m in _shipped())
     assert (anomaly.kind, landmarks.kind) == (ANOMALY, LANDMARKS)
     assert anomaly.method == "translation" and anomaly.input_size == 64 and anomaly.channels == 1
-    assert anomaly.scoring.map == "residual_brighter" and anomaly.scoring.level_calibration
-    assert anomaly.scoring.rim_on_masked_background is False  # absent in the file: the default
-    assert anomaly.thresholds.map == pytest.approx(0.1179, abs=1e-4) and anomaly.thresholds.slice == pytest.approx(4.32, abs=0.01)
+    assert anomaly.scoring.map == "mgmsd_brighter" and anomaly.scoring.level_calibration
+    assert anomaly.scoring.rim_on_masked_background is False
+    assert anomaly.thresholds.map == pytest.approx(0.6839, abs=1e-4) and anomaly.thresholds.slice == pytest.approx(2.563, abs=0.01)
+    assert anomaly.training.hyperparameters["lesion_weight"] == 10.0  # the in-lesion recipe
     assert (anomaly.thresholds.slice_quantile, anomaly.thresholds.map_quantile) == (0.95, 0.99)
     assert anomaly.level_calibration is not None and anomaly.slice_context.is_2d
     assert anomaly.onnx.map == anomaly.scoring.map and not anomaly.onnx.latent_search
@@ -116,7 +117,7 @@ def test_edits_reach_the_json_and_the_source_stays_apart():
     edited = dataclasses.replace(spec, scoring=dataclasses.replace(spec.scoring, map="residual", rim_on_masked_background=True))
     out = edited.to_json()
     assert out["scoring"]["map"] == "residual" and out["scoring"]["rim_on_masked_background"] is True
-    assert "rim_on_masked_background" not in manifest["scoring"]
+    assert manifest["scoring"]["map"] == "mgmsd_brighter" and manifest["scoring"].get("rim_on_masked_background") is not True
     out["architecture"]["n_res_blocks"] = 99
     manifest["architecture"]["base_channels"] = 99
     assert spec.architecture["n_res_blocks"] == 2 and spec.architecture["base_channels"] == 8, "from_json and to_json copy"
