@@ -71,6 +71,30 @@ def test_an_absent_landmark_is_not_reported(landmark_model, margin):
     assert sorted(f.name for f in result.found) == ["ball", "shell"]
 
 
+def test_final_centring_follows_the_manifest_and_bad_settings_are_refused(landmark_model):
+    import copy
+
+    bundle = load_bundle(landmark_model)
+    volume, centres = make_landmark_phantom(204, spacing=(1.5, 1.5, 2.0))
+
+    def detector_with(**settings):
+        manifest = copy.deepcopy(bundle.manifest)
+        manifest["scoring"].update(settings)
+        return LandmarkDetector(manifest, bundle.build_networks("cpu"), "cpu")
+
+    unmoved = detector_with(centre_iterations=0).detect(volume)
+    centred = detector_with(centre_window=0.5, centre_iterations=3).detect(volume)
+    assert LandmarkDetector.from_bundle(bundle, "cpu").settings["centre_iterations"] == 3, "absent from the file: the method's default"
+    shifts = [np.linalg.norm(np.subtract(centred.position(n), unmoved.position(n))) for n in centres]
+    assert max(shifts) > 0.1, "the mean shift moves points off the refinement grid"
+    for name, centre in centres.items():
+        assert np.linalg.norm(centred.position(name) - np.asarray(centre)) < 4.0
+    with pytest.raises(AnomalyDetectError, match="centre_window"):
+        detector_with(centre_window=5.0).detect(volume)
+    with pytest.raises(BundleError, match="centre_iterations"):
+        detector_with(centre_iterations="three")
+
+
 def test_progress_cancel_and_the_wrong_kind_of_bundle(landmark_model, trained_bundle_path):
     bundle = load_bundle(landmark_model)
     detector = LandmarkDetector.from_bundle(bundle, "cpu")

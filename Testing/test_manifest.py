@@ -44,7 +44,8 @@ def test_shipped_manifests_typed():
     assert len(anomaly.training.patients("test")) == 16 and anomaly.training.data_name == "lgg_flair"
     assert landmarks.classes[:2] == ["Brainstem", "Esophagus"] and landmarks.thresholds.confidence == 0.95
     assert landmarks.scoring.settings({"extent_mm": 64.0, "other": 1}) == {"extent_mm": 96, "other": 1, "grid_mm": 10.0,
-                                                                           "candidates_per_class": 3, "min_confidence": 0.95}
+                                                                           "candidates_per_class": 3, "min_confidence": 0.95,
+                                                                           "centre_window": 0.5, "centre_iterations": 3}
     assert landmarks.level_calibration is None and landmarks.classes and anomaly.classes == []
 
 

@@ -11,7 +11,8 @@ centred on one of K landmarks or on none. Detection:
    finer local 3×3×3 grids (steps of grid/2, grid/4, grid/8 around the best point so far); a point that
    several landmarks or candidates share is classified once;
 4. the landmark is reported when its best probability reaches ``min_confidence``, at the centre of
-   its probability plateau (two mean-shift steps); otherwise it is reported absent, not invented.
+   its probability plateau (``centre_iterations`` mean-shift steps over a 3×3×3 window of
+   ±``centre_window``·grid); otherwise it is reported absent, not invented.
 
 On one CPU thread a 512×512×129 abdominal CT takes about 29 s with a 27-landmark model (see
 docs/BENCHMARKS.md); the coarse grid is most of it.
@@ -144,6 +145,9 @@ class LandmarkDetector:
         if not 0.0 < threshold <= 1.0 or int(self.settings["candidates_per_class"]) < 1:
             raise AnomalyDetectError(f"min_confidence must be in (0, 1] and candidates_per_class ≥ 1; got {threshold}, "
                                      f"{self.settings['candidates_per_class']}.")
+        if not 0.0 < float(self.settings["centre_window"]) <= 2.0 or int(self.settings["centre_iterations"]) < 0:
+            raise AnomalyDetectError(f"centre_window must be in (0, 2] and centre_iterations ≥ 0; got "
+                                     f"{self.settings['centre_window']}, {self.settings['centre_iterations']}.")
         columns = [self.classes.index(name) + 1 for name in wanted]
         scale = self.normaliser.fit(volume.voxels)
         grid = body_grid(volume, self.normaliser, scale, float(self.settings["grid_mm"]))
@@ -189,15 +193,18 @@ class LandmarkDetector:
         report(1.0, f"Found {len(found)} of {len(wanted)} landmarks")
         return LandmarkResult(found, absent, best, evaluated, {"total": time.perf_counter() - started})
 
-    def _centre(self, volume: Volume, scale, points: np.ndarray, columns: List[int], cancel, iterations: int = 2):
+    def _centre(self, volume: Volume, scale, points: np.ndarray, columns: List[int], cancel):
         """Move each point to the probability-weighted centre of its landmark's plateau (mean shift).
 
         Inside the training radius a landmark's probability is flat near 1, so its single most
         probable sample lies anywhere on that plateau; the weighted mean of a window (3×3×3
-        samples, ±grid/4) where the probability is at least half its window maximum moves
-        towards the plateau's centre.
+        samples, ±``centre_window``·grid) where the probability is at least half its window
+        maximum moves towards the plateau's centre. Bundles saved before these two settings
+        existed carry neither and get the method's defaults (±grid/2, 3 steps); their earlier
+        behaviour was ±grid/4 and 2 steps.
         """
-        offsets = _cube(1, float(self.settings["grid_mm"]) / 4.0)
+        offsets = _cube(1, float(self.settings["grid_mm"]) * float(self.settings["centre_window"]))
+        iterations = int(self.settings["centre_iterations"])
         points = points.copy()
         for _ in range(iterations):
             samples = (points[:, None, :] + offsets[None]).reshape(-1, 3)

@@ -199,11 +199,14 @@ class LandmarkScoring(_Section):
     grid_mm: Optional[float] = None
     candidates_per_class: Optional[int] = None
     min_confidence: Optional[float] = None
+    centre_window: Optional[float] = None
+    centre_iterations: Optional[int] = None
     extra: Dict = field(default_factory=dict)
     given: FrozenSet[str] = frozenset()
 
     SCHEMA = {"extent_mm": ("extent_mm", _number), "grid_mm": ("grid_mm", _number),
-              "candidates_per_class": ("candidates_per_class", _integer), "min_confidence": ("min_confidence", _number)}
+              "candidates_per_class": ("candidates_per_class", _integer), "min_confidence": ("min_confidence", _number),
+              "centre_window": ("centre_window", _number), "centre_iterations": ("centre_iterations", _integer)}
 
     def settings(self, defaults: Optional[Dict] = None) -> Dict:
         """The detection settings: ``defaults`` (the method's) overridden by this manifest's."""

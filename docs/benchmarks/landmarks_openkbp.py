@@ -81,12 +81,15 @@ def time_large(detector: LandmarkDetector, case, shape=(512, 512, 130)) -> dict:
 def ship(bundle, figures: dict, split: dict, out: str) -> None:
     """The shipped bundle: the chosen threshold, a description of the training data, the test figures."""
     from AnomalyDetectLib.bundle import save_bundle
+    from AnomalyDetectLib.models.landmarks.method import LandmarkClassifier
 
     manifest = json.loads(json.dumps(bundle.manifest))
     for key in ("weights_sha256", "format_version"):
         manifest.pop(key, None)
     threshold = figures["threshold"]
     manifest["scoring"]["min_confidence"] = threshold
+    for key in ("centre_window", "centre_iterations"):  # the detection settings the figures were measured with
+        manifest["scoring"].setdefault(key, LandmarkClassifier.DEFAULT_DETECTION[key])
     manifest["thresholds"] = {"confidence": threshold}
     trained = manifest.pop("training")
     manifest["training"] = {

@@ -26,6 +26,10 @@ class LandmarkClassifier(Method):
         "grid_mm": 10.0,  # coarse candidate grid
         "candidates_per_class": 3,  # best coarse points refined per landmark
         "min_confidence": 0.5,  # below this a landmark is reported absent
+        # final mean shift: samples at ±centre_window × grid_mm around the point, centre_iterations times
+        # (chosen on the OpenKBP validation patients: ±5 mm, 3 steps; docs/BENCHMARKS.md)
+        "centre_window": 0.5,
+        "centre_iterations": 3,
     }
 
     def build_networks(self, architecture: Dict) -> nn.ModuleDict:
