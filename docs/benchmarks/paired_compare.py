@@ -13,7 +13,6 @@ should decide anything; ``--split test`` exists to report a decision already mad
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections import defaultdict
@@ -21,7 +20,6 @@ from collections import defaultdict
 import heldout_report
 import lgg_common
 import numpy as np
-from AnomalyDetectLib.bundle import load_bundle
 from AnomalyDetectLib.pipeline import Detector
 
 
@@ -51,17 +49,10 @@ def paired_differences(base, candidate, draws, seed=0):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True, help="the base first, then one or more candidates")
-    parser.add_argument("--lgg", required=True)
-    parser.add_argument("--split", choices=["validation", "test"], default="validation")
-    parser.add_argument("--bootstrap", type=int, default=2000)
-    args = parser.parse_args()
+    args = lgg_common.several_models_parser(__doc__, "the base first, then one or more candidates", 2000).parse_args()
     if len(args.model) < 2:
         raise SystemExit("Give a base model and at least one candidate.")
-    bundles = [load_bundle(path) for path in args.model]
-    if len({tuple(b.spec.training.validation_patients) for b in bundles}) != 1:
-        raise SystemExit("The models were trained on different patient splits; use one --split-seed.")
+    bundles = lgg_common.bundles_on_one_split(args.model)
     cases = lgg_common.held_out_cases(args.lgg, bundles[0], args.split)
     records = []
     for path, bundle in zip(args.model, bundles):

@@ -12,7 +12,6 @@ The models must share one patient split (``trainer fit --split-seed``).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -21,7 +20,6 @@ from types import SimpleNamespace
 import heldout_report
 import lgg_common
 import numpy as np
-from AnomalyDetectLib.bundle import load_bundle
 from AnomalyDetectLib.pipeline import Detector
 
 FIGURES = ("slice_auroc", "position_matched_auroc", "pixel_auroc", "dice", "sensitivity", "specificity")
@@ -45,16 +43,8 @@ class Ensemble:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True, help="a bundle; give several (one per seed)")
-    parser.add_argument("--lgg", required=True)
-    parser.add_argument("--split", choices=["validation", "test"], default="validation")
-    parser.add_argument("--bootstrap", type=int, default=1000)
-    args = parser.parse_args()
-    bundles = [load_bundle(path) for path in args.model]
-    patients = {tuple(b.manifest["training"]["validation_patients"]) for b in bundles}
-    if len(patients) != 1:
-        raise SystemExit("The models were trained on different patient splits; use one --split-seed.")
+    args = lgg_common.several_models_parser(__doc__, "a bundle; give several (one per seed)", 1000).parse_args()
+    bundles = lgg_common.bundles_on_one_split(args.model)
     cases = lgg_common.held_out_cases(args.lgg, bundles[0], args.split)
     detectors = [Detector.from_bundle(bundle, "cpu") for bundle in bundles]
     singles = []
