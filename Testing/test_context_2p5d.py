@@ -209,6 +209,19 @@ def test_intensity_weighting_by_hand():
     assert IntensityWeighting.from_config(None) is None
 
 
+def test_intensity_share_by_hand_and_old_manifests_unchanged():
+    maps = np.array([[4.0, 4.0, 4.0, 0.0]], dtype=np.float32)
+    intensities = np.array([[0.5, 0.6, 0.3, 0.9]], dtype=np.float32)  # weights 1, 2, 0, 5 (as above)
+    leaning = IntensityWeighting.from_config({"direction": "brighter", "offset_sd": 1.0, "share": 0.75})
+    expected = [[4.0 ** 0.25 * 1.0, 4.0 ** 0.25 * 2.0 ** 0.75, 0.0, 0.0]]
+    np.testing.assert_allclose(leaning.apply(maps, intensities, 0.5, 0.1), expected, rtol=1e-5)
+    assert leaning.to_config()["share"] == 0.75
+    assert IntensityWeighting.from_config({"direction": "brighter", "offset_sd": 1.0}).to_config() == {"direction": "brighter", "offset_sd": 1.0}
+    for bad in (0.0, 1.0, "half", float("nan")):
+        with pytest.raises(BundleError, match="share"):
+            IntensityWeighting.from_config({"direction": "brighter", "share": bad})
+
+
 def test_intensity_weighted_map_is_quiet_on_tissue_darker_than_the_median(context_bundle_path):
     """The weighted map is zero wherever the input is more than offset_sd robust SDs below the tissue median (e.g. ventricles)."""
     bundle = load_bundle(context_bundle_path)

@@ -7,7 +7,10 @@ strong detector on skull-stripped brains. :class:`IntensityWeighting` combines t
 ``z = (x − m) / s``, the pixel's normalised intensity ``x`` against the median ``m`` and robust
 standard deviation ``s`` of the patient's own tissue (the scoring region of the whole volume),
 
-    weighted map = sqrt(map · max(z + offset_sd, 0))          (direction "brighter")
+    weighted map = map^(1 − share) · max(z + offset_sd, 0)^share       (direction "brighter")
+
+``share`` 0.5 (the default) is the geometric mean sqrt(map · weight); a larger share gives intensity
+more say (the AUROCs depend on it, thresholds are calibrated on whatever map it makes)
 
 with ``z = (m − x) / s`` for ``"darker"`` (e.g. hypodense CT lesions). The geometric mean keeps a
 pixel high only where both the model and the intensity agree: bright normal structures that the
@@ -43,12 +46,15 @@ def tissue_statistics(values: np.ndarray) -> Tuple[float, float]:
 class IntensityWeighting:
     direction: str = "brighter"
     offset_sd: float = 1.0
+    share: float = 0.5
 
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
             raise BundleError(f"intensity_weighting direction must be one of {DIRECTIONS}, got {self.direction!r}.")
         if not np.isfinite(self.offset_sd):
             raise BundleError(f"intensity_weighting offset_sd must be a finite number, got {self.offset_sd!r}.")
+        if not 0.0 < self.share < 1.0:
+            raise BundleError(f"intensity_weighting share must be between 0 and 1 (exclusive), got {self.share!r}.")
 
     def weight(self, normalised: np.ndarray, median: float, spread: float) -> np.ndarray:
         """``max(z + offset_sd, 0)`` per pixel for normalised intensities (any shape)."""
@@ -59,16 +65,25 @@ class IntensityWeighting:
 
     def apply(self, maps: np.ndarray, normalised: np.ndarray, median: float, spread: float) -> np.ndarray:
         """Weighted maps (same shape as ``maps``, float32, ≥ 0); ``normalised`` is the matching slices' intensities."""
-        return np.sqrt(np.maximum(maps, 0.0) * self.weight(normalised, median, spread)).astype(np.float32)
+        structure, weight = np.maximum(maps, 0.0), self.weight(normalised, median, spread)
+        if self.share == 0.5:
+            return np.sqrt(structure * weight).astype(np.float32)
+        return (structure ** np.float32(1.0 - self.share) * weight ** np.float32(self.share)).astype(np.float32)
 
     def to_config(self) -> Dict:
-        return asdict(self)
+        config = asdict(self)
+        if self.share == 0.5:  # manifests written before the setting existed stay as they were
+            del config["share"]
+        return config
 
     @classmethod
     def from_config(cls, config: Optional[Dict]) -> Optional[IntensityWeighting]:
         if not config:
             return None
-        unknown = set(config) - {"direction", "offset_sd"}
+        unknown = set(config) - {"direction", "offset_sd", "share"}
         if unknown:
             raise BundleError(f"scoring intensity_weighting has unknown settings {sorted(unknown)}.")
-        return cls(str(config.get("direction", "brighter")), float(config.get("offset_sd", 1.0)))
+        try:
+            return cls(str(config.get("direction", "brighter")), float(config.get("offset_sd", 1.0)), float(config.get("share", 0.5)))
+        except (TypeError, ValueError) as error:
+            raise BundleError(f"scoring intensity_weighting has an invalid setting (direction, offset_sd or share): {error}") from None
