@@ -47,3 +47,28 @@ def test_mean_position_baseline_follows_the_body_box():
                                                                    (body(4, 10), {"x": np.array([13.0, 13.0, 13.0])})])
     np.testing.assert_allclose(baseline.fractions["x"], [0.5, 0.5, 0.5])
     np.testing.assert_allclose(baseline.predict(body(5, 11))["x"], [10.0, 10.0, 10.0])
+
+
+def test_field_of_view_cuts_keep_voxels_in_place_and_leave_whole_organs_out():
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "benchmarks"))
+    from landmarks_fov import crop_slices, organ_slices, slabs
+
+    ijk_to_ras = np.array([[-2.0, 0, 0, 5.0], [0, -2.0, 0, 7.0], [0, 0, -2.5, 30.0], [0, 0, 0, 1]])
+    volume = Volume(np.arange(40 * 4 * 4, dtype=np.int16).reshape(40, 4, 4), ijk_to_ras)
+    cut = crop_slices(volume, 12, 30)
+    assert cut.shape == (18, 4, 4) and (cut.voxels == volume.voxels[12:30]).all()
+    corner = np.array([1, 2, 3, 1.0])  # voxel (i, j, k) = (1, 2, 3) of the cut is voxel (1, 2, 15) of the volume
+    np.testing.assert_allclose(cut.ijk_to_ras @ corner, volume.ijk_to_ras @ np.array([1, 2, 15, 1.0]))
+
+    labels = np.zeros((60, 4, 4), dtype=np.uint8)
+    labels[5:12, 1, 1] = 1   # brainstem (head)
+    labels[8:15, 2, 2] = 7   # mandible (head)
+    labels[30:36, 1, 2] = 6  # larynx (neck); k grows towards the feet
+    extents = organ_slices(labels)
+    assert extents == {"Brainstem": (5, 11), "Mandible": (8, 14), "Larynx": (30, 35)}
+    # 4-slice margin: neck keeps k ≥ 14 + 4 + 1; head keeps k < 30 − 4
+    assert slabs(extents, 60, inferior_step=True, margin=4) == {"neck": (19, 60), "head": (0, 26)}
+    assert slabs(extents, 60, inferior_step=True, margin=20) == {"neck": (35, 60)}, "slabs under 16 slices are dropped"
