@@ -109,3 +109,31 @@ def test_time_budget_stops_training_cleanly(benchmark_run, tmp_path):
     assert training["selected_step"] == 1 and manifest["thresholds"]["pixel"] > 0
     assert open(log_path(out)).read().splitlines()[1].split(",")[-1] != "", "the last step was validated"
     assert torch.load(checkpoint_path(out), weights_only=True)["step"] == 1
+
+
+def test_paired_comparison_sees_a_better_model_and_no_difference_between_equals():
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(ROOT, "docs", "benchmarks"))
+    from paired_compare import paired_differences
+
+    rng = np.random.default_rng(0)
+
+    def patient(noise):
+        labels = np.zeros(20, dtype=int)
+        labels[8:13] = 1
+        pixel_labels = rng.integers(0, 2, 50)
+        return lambda g: {"labels": labels, "scores": labels * g + noise, "flagged": labels * g + noise > 1.0,
+                          "pixel_labels": pixel_labels, "pixel_scores": pixel_labels * g + rng.normal(0, 1, 50),
+                          "dice_parts": (5.0 * g, 12.0)}
+
+    makers = [patient(rng.normal(0, 1, 20)) for _ in range(10)]
+    base = [make(1.0) for make in makers]
+    better = [make(3.0) for make in makers]  # the same patients, the same slice noise, a stronger signal
+    gain = paired_differences(base, better, 200)
+    assert gain["slice_auroc"][0] > 0 and gain["slice_auroc"][1] > 0, "a clearly better model's interval excludes 0"
+    assert gain["slice_auroc"][3] == 1.0
+    same = paired_differences(base, base, 50)
+    assert all(value == 0 for value in same["slice_auroc"][:3]), "a model against itself differs by exactly 0"
