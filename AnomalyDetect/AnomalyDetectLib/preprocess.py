@@ -26,7 +26,7 @@ CTs need no full-volume float copy.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Dict, Optional, Tuple
 
@@ -79,6 +79,11 @@ class MRPercentile:
     kind: str = "mr_percentile"
 
     def fit(self, voxels: np.ndarray) -> IntensityScale:
+        low, high, _ = self._ends(voxels)
+        return IntensityScale(low, high)
+
+    def _ends(self, voxels: np.ndarray) -> Tuple[float, float, np.ndarray]:
+        """(low, high, the rough-foreground voxels of the subsample) of one volume."""
         sample = _subsample(voxels).astype(np.float64, copy=False)
         low = float(sample.min())
         top = float(np.percentile(sample, 99.5))
@@ -88,7 +93,7 @@ class MRPercentile:
         high = float(np.percentile(rough, self.high_percentile))
         if high <= low:
             raise VolumeError("MR normalisation failed: the foreground has no intensity range.")
-        return IntensityScale(low, high)
+        return low, high, rough
 
     def foreground(self, raw: np.ndarray, scale: IntensityScale) -> np.ndarray:
         return scale.apply(raw) > self.foreground_threshold
@@ -141,14 +146,11 @@ class MRHistogram(MRPercentile):
 
     def landmarks(self, voxels: np.ndarray) -> Tuple[float, float, np.ndarray]:
         """(low, high, the foreground's percentiles) of one volume, raw intensities, made strictly increasing."""
-        scale = MRPercentile.fit(self, voxels)
-        sample = _subsample(voxels).astype(np.float64, copy=False)
-        top = float(np.percentile(sample, 99.5))
-        rough = sample[sample > scale.low + self.rough_foreground_fraction * (top - scale.low)]
+        low, high, rough = self._ends(voxels)
         inner = np.percentile(rough, self.percentiles)
         # Coarse (e.g. 8-bit) data can tie neighbouring percentiles; keep every segment of positive width.
-        gap = 1e-4 * (scale.high - scale.low)
-        knots = np.maximum.accumulate(np.concatenate([[scale.low], inner, [scale.high]]))
+        gap = 1e-4 * (high - low)
+        knots = np.maximum.accumulate(np.concatenate([[low], inner, [high]]))
         knots = knots + gap * np.arange(knots.size)
         return float(knots[0]), float(knots[-1]), knots[1:-1]
 
@@ -174,7 +176,7 @@ def fit_histogram_standard(normaliser: MRHistogram, volumes) -> MRHistogram:
         raise VolumeError("Histogram standardisation needs at least one training volume.")
     standard = np.clip(np.mean(positions, axis=0), 1e-3, 1 - 1e-3)
     standard = np.maximum.accumulate(standard) + 1e-4 * np.arange(standard.size)  # strictly increasing
-    return MRHistogram(**{**normaliser.to_config(), "standard": standard.tolist(), "kind": "mr_histogram"})
+    return replace(normaliser, standard=tuple(standard.tolist()))
 
 
 NORMALISERS = {"ct_window": CTWindow, "mr_percentile": MRPercentile, "mr_histogram": MRHistogram}
