@@ -7,7 +7,7 @@ tumour labels of the validation patients enter only the reported metrics.
 from __future__ import annotations
 
 import sys
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Sequence, Tuple, Union
 
 import numpy as np
 from AnomalyDetectLib.manifest import ANOMALY, Scoring, Thresholds
@@ -16,15 +16,20 @@ from AnomalyDetectLib.scoring import LevelCalibration, normal_quantile_threshold
 
 from .data import Case, discover_cases
 from .evaluate import apply_calibration, compute_metrics, run_cases
+from .masked import fit_masked_profile, profile_settings
 
 MAX_THRESHOLD_PIXELS = 2_000_000
 
 
 def calibrate_and_validate(manifest: Dict, networks, device: str, cases: Sequence[Case], slice_quantile: float,
                            pixel_quantile: float, quiet: bool = False) -> Tuple[Dict, Dict, Dict]:
-    """(calibration config or None, thresholds, validation metrics)."""
+    """(calibration config or None, thresholds, validation metrics) of the default profile."""
     detector = Detector(dict(manifest, calibration=None, thresholds={}), networks, device)
-    case_results = run_cases(detector, cases)
+    return fit_on_results(run_cases(detector, cases), detector.scoring.level_calibration, slice_quantile, pixel_quantile)
+
+
+def fit_on_results(case_results, level_calibration: bool, slice_quantile: float, pixel_quantile: float) -> Tuple[Dict, Dict, Dict]:
+    """Level calibration (when ``level_calibration``) and thresholds from the NORMAL slices of uncalibrated results, and the metrics under them."""
     normal_levels, normal_scores, normal_pixels = [], [], []
     for item in case_results:
         normal = item.result.scored & (item.labels == 0)
@@ -32,7 +37,7 @@ def calibrate_and_validate(manifest: Dict, networks, device: str, cases: Sequenc
         normal_scores.append(item.result.raw_slice_scores[normal])
         normal_pixels.append(item.result.anomaly_map[normal][item.region[normal]])
     levels, scores = np.concatenate(normal_levels), np.concatenate(normal_scores)
-    calibration = LevelCalibration.fit(levels, scores) if detector.scoring.level_calibration else None
+    calibration = LevelCalibration.fit(levels, scores) if level_calibration else None
     calibrated = calibration.apply(levels, scores) if calibration is not None else scores
     pixels = np.concatenate(normal_pixels)
     if pixels.size > MAX_THRESHOLD_PIXELS:
@@ -45,11 +50,14 @@ def calibrate_and_validate(manifest: Dict, networks, device: str, cases: Sequenc
     return (calibration.to_config() if calibration is not None else None), thresholds.to_json(), metrics
 
 
-def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: float, pixel_quantile: float, device: str = "auto") -> Dict:
+def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: float, pixel_quantile: float, device: str = "auto",
+                masked_profile: Union[Dict, None, bool] = None) -> Dict:
     """Refit a bundle's scoring settings, calibration and thresholds on its own validation patients.
 
     The weights are copied unchanged; only the manifest's scoring, calibration, thresholds
-    and validation metrics change. The result is written to ``out`` (atomically).
+    and validation metrics change, and its masked profile (:mod:`trainer.masked`) is refitted:
+    with ``masked_profile``'s settings when given (a dict; ``{}`` = the defaults), else with the
+    bundle's own when it has one; ``False`` removes it. The result is written to ``out`` (atomically).
     """
     from AnomalyDetectLib.bundle import load_bundle, save_bundle
     from AnomalyDetectLib.device import resolve_device
@@ -69,6 +77,11 @@ def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: 
     calibration, thresholds, metrics = calibrate_and_validate(manifest, bundle.build_networks(resolved), resolved, cases,
                                                               slice_quantile, pixel_quantile)
     manifest.update(calibration=calibration, thresholds=thresholds, validation_metrics=metrics)
+    manifest.pop("masked_profile", None)
+    settings = None if masked_profile is False else profile_settings(bundle.manifest.get("masked_profile"), masked_profile)
+    if settings is not None:
+        manifest["masked_profile"] = fit_masked_profile(manifest, bundle.build_networks(resolved), resolved, cases, settings,
+                                                        slice_quantile, pixel_quantile)
     for key in ("weights_sha256", "format_version"):
         manifest.pop(key, None)
     half = any(array.dtype == np.float16 for array in bundle.tensors.values())

@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"slice threshold: this quantile of normal validation slices (default {SLICE_QUANTILE})")
     calibrate.add_argument("--pixel-quantile", type=float, default=PIXEL_QUANTILE,
                            help=f"pixel threshold: this quantile of normal validation pixels (default {PIXEL_QUANTILE})")
+    calibrate.add_argument("--masked-profile", type=_json_dict, default=None,
+                           help="fit a scoring profile for masked (skull-stripped) volumes on the validation patients with their outer rim "
+                                'masked away, e.g. \'{"intensity_weighting": {"direction": "brighter", "offset_sd": 1.0, "share": 0.75}, '
+                                '"simulated_rim_mm": 10}\' ({} = the defaults; without this option a bundle\'s existing profile is refitted)')
+    calibrate.add_argument("--no-masked-profile", action="store_true", help="remove the bundle's masked profile")
     calibrate.add_argument("--device", default="auto")
 
     evaluate = commands.add_parser("evaluate", help="slice and pixel metrics of a bundle on labelled data")
@@ -179,11 +184,17 @@ def _calibrate(args) -> None:
 
     from .calibrate import recalibrate
 
-    spec = Manifest.from_json(recalibrate(args.model, args.data, args.out, args.scoring, args.slice_quantile, args.pixel_quantile, args.device))
+    masked = False if args.no_masked_profile else args.masked_profile
+    spec = Manifest.from_json(recalibrate(args.model, args.data, args.out, args.scoring, args.slice_quantile, args.pixel_quantile, args.device,
+                                          masked))
     metrics = spec.validation_metrics or {}
     keys = ["image_auroc", "image_ap"] if "image_auroc" in metrics else []
     keys += ["slice_auroc", "position_matched_auroc", "pixel_auroc", "pixel_dice"] if "pixel_auroc" in metrics or not keys else []
-    print(json.dumps({"scoring": spec.scoring.to_json(), **{k: metrics.get(k) for k in keys}}, indent=2))
+    summary = {"scoring": spec.scoring.to_json(), **{k: metrics.get(k) for k in keys}}
+    if spec.masked_profile is not None:
+        masked_metrics = spec.masked_profile.validation_metrics or {}
+        summary["masked_profile"] = {"intensity_weighting": spec.masked_profile.intensity_weighting, **{k: masked_metrics.get(k) for k in keys}}
+    print(json.dumps(summary, indent=2))
 
 
 def _fit_landmarks(args) -> None:

@@ -19,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from AnomalyDetectLib.errors import AnomalyDetectError
 from AnomalyDetectLib.files import atomic_output, json_value
 from AnomalyDetectLib.pipeline import DetectionResult, Detector
 from AnomalyDetectLib.scoring import LevelCalibration
+from AnomalyDetectLib.volume import Volume
 
 from . import metrics as metric_functions
 from .cases import NORMAL_CLASS
@@ -42,10 +43,14 @@ class CaseResult:
     result: DetectionResult
 
 
-def run_cases(detector: Detector, cases: Sequence[Case], foreground_raw: Optional[float] = None, progress=None) -> List[CaseResult]:
+def run_cases(detector: Detector, cases: Sequence[Case], foreground_raw: Optional[float] = None, progress=None,
+              transform: Optional[Callable[[Volume], Volume]] = None) -> List[CaseResult]:
+    """Each case through ``detector`` (after ``transform(volume)`` when given: e.g. a simulated brain extraction)."""
     results = []
     for index, case in enumerate(cases):
         volume, mask, labels = read_case(case)
+        if transform is not None:
+            volume = transform(volume)
         result = detector.run(volume)
         if foreground_raw is not None:
             region = volume.voxels > foreground_raw

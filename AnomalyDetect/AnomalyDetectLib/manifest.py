@@ -21,12 +21,12 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import os
-from dataclasses import dataclass, field, fields, replace
-from typing import Callable, Dict, FrozenSet, List, Optional, Tuple, Union
+from dataclasses import dataclass, field, replace
+from typing import Dict, FrozenSet, List, Optional, Tuple, Union
 
 from .errors import BundleError
+from .manifest_schema import _data_description, _flag, _integer, _list, _names, _number, _object, _or_null, _positive_integer, _Section, _text
 from .models import LANDMARK_METHODS, METHODS
 from .scoring import DEFAULT_SCORING
 
@@ -38,101 +38,6 @@ REQUIRED_KEYS = ("method", "architecture", "input_size", "channels", "modality",
 # lose its map threshold in an older installation. So the file keeps "pixel"; code says "map".
 MAP_THRESHOLD_KEY = "pixel"
 SLICE_SCORES = ("map", "image")
-
-
-# Checks: each takes (value, "where.key") and returns the value as stored (a tuple for a list of names).
-def _problem(where: str, expected: str, value) -> BundleError:
-    return BundleError(f"manifest entry '{where}' must be {expected}, not {value!r} ({type(value).__name__}).")
-
-
-def _number(value, where):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _problem(where, "a number", value)
-    return value
-
-
-def _integer(value, where):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _problem(where, "an integer", value)
-    return value
-
-
-def _positive_integer(value, where):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _problem(where, "a positive integer", value)
-    return value
-
-
-def _text(value, where):
-    if not isinstance(value, str):
-        raise _problem(where, "a string", value)
-    return value
-
-
-def _flag(value, where):
-    if not isinstance(value, bool):
-        raise _problem(where, "true or false", value)
-    return value
-
-
-def _object(value, where):
-    if not isinstance(value, dict):
-        raise _problem(where, "a JSON object", value)
-    return value
-
-
-def _names(value, where):
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _problem(where, "a list of strings", value)
-    return tuple(value)
-
-
-def _list(value, where):
-    if not isinstance(value, list):
-        raise _problem(where, "a list", value)
-    return value
-
-
-def _or_null(check: Callable) -> Callable:
-    return lambda value, where: None if value is None else check(value, where)
-
-
-def _data_description(value, where):
-    """A data description (name, counts, checksum of the file list); bundles before it held the data folder's path."""
-    return value if value is None or isinstance(value, (dict, str)) else _object(value, where)
-
-
-def _plain(value):
-    """A field's value as JSON: sections through their ``to_json``, tuples as lists, containers copied."""
-    if hasattr(value, "to_json"):
-        return value.to_json()
-    if isinstance(value, tuple):
-        return list(value)
-    return copy.deepcopy(value)
-
-
-class _Section:
-    """A typed JSON object. Subclasses are dataclasses whose ``SCHEMA`` maps field → (JSON key, check);
-    ``extra`` holds the keys not in the schema, ``given`` the schema keys the JSON had (a field is written
-    back when it was given or differs from its default, so absent keys stay absent)."""
-
-    SCHEMA: Dict[str, Tuple[str, Callable]] = {}
-
-    @classmethod
-    def from_json(cls, data, where: str):
-        """The section of JSON object ``data`` (copied: later edits of ``data`` do not reach it); ``where``: its key, for messages."""
-        data = copy.deepcopy(_object(data, where))
-        known = {key for key, _ in cls.SCHEMA.values()}
-        values = {name: check(data[key], f"{where}.{key}" if where else key) for name, (key, check) in cls.SCHEMA.items() if key in data}
-        return cls(**values, extra={key: value for key, value in data.items() if key not in known},
-                   given=frozenset(key for key in data if key in known))
-
-    def to_json(self) -> Dict:
-        defaults = {f.name: f.default for f in fields(self)}
-        out = {key: _plain(getattr(self, name)) for name, (key, _) in self.SCHEMA.items()
-               if key in self.given or getattr(self, name) != defaults[name]}
-        out.update(copy.deepcopy(self.extra))
-        return out
 
 
 @dataclass(frozen=True)
@@ -304,6 +209,52 @@ def _context(value, where):
     return value
 
 
+def _weighting(value, where):
+    """An intensity weighting (:class:`~AnomalyDetectLib.intensity.IntensityWeighting`), or null."""
+    from .intensity import IntensityWeighting
+
+    if value is not None:
+        IntensityWeighting.from_config(_object(value, where))  # raises BundleError naming the bad setting
+    return value
+
+
+@dataclass(frozen=True)
+class MaskedProfile(_Section):
+    """Scoring for volumes whose background is masked (skull-stripped brains); absent = the default scoring for every volume.
+
+    Detection switches to it when it finds a masked background (:func:`~AnomalyDetectLib.preprocess.has_masked_background`):
+    without scalp fat, intensity is a more reliable cue, so the profile may weight it differently,
+    and it carries the level calibration and thresholds fitted for that map (``trainer calibrate
+    --masked-profile``: the validation patients' volumes with the outer ``simulated_rim_mm`` masked
+    away, normal slices only).
+    """
+
+    intensity_weighting: Optional[Dict] = None
+    calibration: Optional[Dict] = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    simulated_rim_mm: Optional[float] = None
+    validation_metrics: Optional[Dict] = None
+    extra: Dict = field(default_factory=dict)
+    given: FrozenSet[str] = frozenset()
+
+    SCHEMA = {name: (name, check) for name, check in (
+        ("intensity_weighting", _weighting), ("calibration", _calibration), ("thresholds", Thresholds.from_json),
+        ("simulated_rim_mm", _or_null(_number)), ("validation_metrics", _or_null(_object)),
+    )}
+
+    @property
+    def weighting(self):
+        from .intensity import IntensityWeighting
+
+        return IntensityWeighting.from_config(self.intensity_weighting)
+
+    @property
+    def level_calibration(self):
+        from .scoring import LevelCalibration
+
+        return LevelCalibration.from_config(self.calibration)
+
+
 @dataclass(frozen=True)
 class Manifest(_Section):
     """A bundle's manifest. Build it with :meth:`from_json`; ``to_json()`` gives the document back unchanged."""
@@ -322,6 +273,7 @@ class Manifest(_Section):
     validation_metrics: Optional[Dict] = None
     test_figures: Optional[Dict] = None  # landmark models: figures on unseen test patients
     onnx: Optional[OnnxEntry] = None
+    masked_profile: Optional[MaskedProfile] = None  # anomaly models: scoring for masked (skull-stripped) volumes
     weights_sha256: Optional[str] = None
     format_version: Optional[int] = None
     extra: Dict = field(default_factory=dict)
@@ -333,7 +285,7 @@ class Manifest(_Section):
         ("scoring", _object),  # parsed by kind in from_json
         ("calibration", _calibration), ("context", _context), ("training", _or_null(Training.from_json)),
         ("validation_metrics", _or_null(_object)), ("test_figures", _or_null(_object)),
-        ("onnx", _or_null(OnnxEntry.from_json)), ("weights_sha256", _or_null(_text)),
+        ("onnx", _or_null(OnnxEntry.from_json)), ("masked_profile", _or_null(MaskedProfile.from_json)), ("weights_sha256", _or_null(_text)),
         ("format_version", _or_null(_integer)),
     )}
 

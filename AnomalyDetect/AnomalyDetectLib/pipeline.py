@@ -30,12 +30,12 @@ from .backends import as_runner, method_traits, open_runner
 from .bundle import ModelBundle
 from .context import SliceContext
 from .errors import AnomalyDetectError, BundleError, Cancelled
-from .intensity import tissue_statistics
-from .manifest import ANOMALY, Manifest, as_manifest
+from .intensity import IntensityWeighting, tissue_statistics
+from .manifest import ANOMALY, Manifest, Thresholds, as_manifest
 from .orientation import InPlaneOrientation
 from .preprocess import has_masked_background, interior_mask, normaliser_from_config, resize_slices, restore_slices
 from .roi import RegionOfInterest
-from .scoring import relative_levels, scored_slices, slice_scores
+from .scoring import LevelCalibration, relative_levels, scored_slices, slice_scores
 from .volume import Volume, check_volume
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class DetectionResult:
     roi: Optional[Dict] = None  # the region of interest used (RegionOfInterest.describe()), None = whole volume
     rim_mm: float = 0.0  # outer rim removed from the scoring region (0 for a masked, e.g. skull-stripped, volume)
     masked_background: bool = False  # the volume's background is one constant value (skull-stripped or masked)
+    profile: str = "default"  # the scoring profile used: "default", or "masked" (the bundle's masked_profile, for such volumes)
 
     @property
     def flagged_slices(self) -> List[int]:
@@ -90,11 +91,32 @@ class DetectionResult:
             "roi": self.roi,
             "rim_mm": self.rim_mm,
             "masked_background": self.masked_background,
+            "profile": self.profile,
             "slices": int(len(self.slice_scores)),
             "device": self.device,
             "timings_s": self.timings,
             "warnings": self.warnings,
         }
+
+
+@dataclass(frozen=True)
+class ScoringProfile:
+    """What turns a volume's maps into its result: intensity weighting, level calibration and thresholds."""
+
+    name: str
+    weighting: Optional[IntensityWeighting]
+    calibration: Optional[LevelCalibration]
+    thresholds: Thresholds
+
+    @classmethod
+    def of(cls, spec: Manifest) -> Dict[str, ScoringProfile]:
+        """The bundle's profiles: ``"default"``, and ``"masked"`` when the manifest has a masked profile."""
+        profiles = {"default": cls("default", spec.scoring.weighting, spec.level_calibration, spec.thresholds)}
+        masked = spec.masked_profile
+        if masked is not None:
+            calibration = masked.level_calibration if spec.scoring.level_calibration else None
+            profiles["masked"] = cls("masked", masked.weighting, calibration, masked.thresholds)
+        return profiles
 
 
 class Detector:
@@ -118,7 +140,8 @@ class Detector:
         if self.context.channels != spec.channels:
             raise BundleError(f"The model takes {spec.channels} input channel(s) but its context has {self.context.slices} slices; "
                               "the bundle is inconsistent.")
-        self.intensity_weighting = self.scoring.weighting
+        self.profiles = ScoringProfile.of(spec)
+        self.intensity_weighting = self.profiles["default"].weighting
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle, device: str = "auto", backend: str = "auto") -> Detector:
@@ -164,8 +187,9 @@ class Detector:
         masked, rim_mm = self.rim_for(voxels[sample], scale)
         if masked and rim_mm == 0.0 and float(self.scoring.interior_erosion_mm) > 0:
             logger.info("'%s' has a masked (e.g. skull-stripped) background: no outer rim removed from the scoring region.", volume.name)
+        profile = self.profile_for(masked)
         tissue = (0.5, 1.0)
-        if self.intensity_weighting is not None and len(sample):
+        if profile.weighting is not None and len(sample):
             regions = self.scoring_region(voxels[sample], scale, spacing_rc, rim_mm)
             tissue = tissue_statistics(scale.apply(voxels[sample])[regions])
         inside = np.ones(slices, dtype=bool) if roi is None else roi.slice_mask(volume)
@@ -195,8 +219,8 @@ class Detector:
             maps, *image_scores = self.runner(model_input)  # image_scores: [] or [(B,) scores]
             image_scores = image_scores[0] if image_scores else None
             full_maps = restore_slices(maps, (rows, columns))
-            if self.intensity_weighting is not None:
-                full_maps = self.intensity_weighting.apply(full_maps, normalised[:, channels // 2], *tissue)
+            if profile.weighting is not None:
+                full_maps = profile.weighting.apply(full_maps, normalised[:, channels // 2], *tissue)
             full_maps *= region
             full_maps[~inside[start : start + len(raw)]] = 0.0  # slices outside the region of interest
             if self.scoring.slice_score == "image" and image_scores is not None:
@@ -208,11 +232,11 @@ class Detector:
         report(1.0, "Scoring slices")
         anomaly_map = np.ascontiguousarray(orientation.undo(anomaly_map))
 
-        if self.calibration is not None:
-            calibrated = np.where(scored, self.calibration.apply(levels, raw_scores), 0.0)
+        if profile.calibration is not None:
+            calibrated = np.where(scored, profile.calibration.apply(levels, raw_scores), 0.0)
         else:
             calibrated = raw_scores.copy()
-        thresholds = self.spec.thresholds  # None: not calibrated, nothing flagged
+        thresholds = profile.thresholds  # None: not calibrated, nothing flagged
         slice_threshold = float(np.inf if thresholds.slice is None else thresholds.slice)
         map_threshold = float(np.inf if thresholds.map is None else thresholds.map)
         flagged = scored & (calibrated > slice_threshold)
@@ -221,8 +245,12 @@ class Detector:
         timings = {"prepare": prepared - started, "inference": finished - prepared, "total": finished - started}
         return DetectionResult(
             anomaly_map, calibrated, raw_scores, scored, levels, flagged, volume_score, slice_threshold, map_threshold,
-            str(self.device), timings, warnings, ~inside, None if roi is None else roi.describe(), rim_mm, masked,
+            str(self.device), timings, warnings, ~inside, None if roi is None else roi.describe(), rim_mm, masked, profile.name,
         )
+
+    def profile_for(self, masked: bool) -> ScoringProfile:
+        """The scoring profile of a volume: the bundle's masked profile for a masked (e.g. skull-stripped) one when it has one."""
+        return self.profiles["masked"] if masked and "masked" in self.profiles else self.profiles["default"]
 
     def rim_for(self, raw_sample: np.ndarray, scale) -> Tuple[bool, float]:
         """``(masked background?, rim in mm)`` for a volume, from a sample of its scored slices ``(n, rows, cols)``.
@@ -231,7 +259,7 @@ class Detector:
         volume has neither, so its rim is 0 unless the manifest's ``rim_on_masked_background`` says otherwise.
         """
         erosion = float(self.scoring.interior_erosion_mm)
-        if erosion <= 0 or len(raw_sample) == 0:
+        if len(raw_sample) == 0 or (erosion <= 0 and "masked" not in self.profiles):
             return False, erosion
         masked = has_masked_background(raw_sample, self.normaliser.foreground(raw_sample, scale))
         return masked, (erosion if not masked or self.scoring.rim_on_masked_background else 0.0)
