@@ -33,6 +33,7 @@ from sklearn.metrics import roc_auc_score
 
 from trainer import metrics
 from trainer.data import Case, read_case
+from trainer.masked import simulate_brain_extraction
 
 PIXELS_PER_PATIENT = 40_000
 
@@ -111,11 +112,14 @@ def baseline_map(voxels, brain):
     return anomaly, scores
 
 
-def run(detector, cases, protocol, draws, rng_seed=0):
+def run(detector, cases, protocol, draws, rng_seed=0, transform=None):
+    """``transform(volume)``: applied before detection (``--simulate-skull-strip``); such volumes are scored with the BraTS protocol."""
     rng = np.random.default_rng(rng_seed)
     model_records, base_records, seconds = [], [], []
     for case in cases:
         volume, mask, labels = read_case(case)
+        if transform is not None:
+            volume = transform(volume)
         result = detector.run(volume)
         seconds.append(result.timings["total"])
         voxels = volume.voxels
@@ -127,6 +131,7 @@ def run(detector, cases, protocol, draws, rng_seed=0):
             counted = brain.mean(axis=(1, 2)) >= 0.05
         model_records.append(patient_record(case.patient, labels, result.slice_scores, result.flagged, mask, result.anomaly_map,
                                             brain, counted, result.map_threshold, rng))
+        model_records[-1]["profile"] = result.profile
         anomaly, base_scores = baseline_map(voxels, brain)
         base_records.append(patient_record(case.patient, labels, base_scores, np.zeros(len(labels), bool), mask, anomaly, brain, counted,
                                            np.inf, rng))
@@ -175,6 +180,9 @@ def main() -> int:
     parser.add_argument("--lgg", default=None, help="../shared/data/lgg_flair")
     parser.add_argument("--split", choices=["validation", "test"], default="test")
     parser.add_argument("--brats", default=None, help="../shared/data/brats2013_flair")
+    parser.add_argument("--simulate-skull-strip", type=float, default=None, metavar="RIM_MM",
+                        help="LGG volumes made skull-stripped first (trainer.masked.simulate_brain_extraction, this rim), "
+                             "scored with the BraTS protocol")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out-json", default=None)
@@ -186,15 +194,22 @@ def main() -> int:
     out = {"model": os.path.basename(bundle.path)}
     if args.lgg:
         cases = lgg_common.held_out_cases(args.lgg, bundle, args.split)
-        model, base, seconds, extra = run(detector, cases, "lgg", args.bootstrap)
-        out["lgg"] = {"model": report(f"LGG {args.split}, model", model, args.bootstrap),
-                      "baseline": report(f"LGG {args.split}, trivial baseline", base, args.bootstrap),
+        transform, protocol, title = None, "lgg", f"LGG {args.split}"
+        if args.simulate_skull_strip is not None:
+            rim = args.simulate_skull_strip
+            transform = lambda volume: simulate_brain_extraction(volume, bundle.manifest["normalisation"], rim)  # noqa: E731
+            protocol, title = "brats", f"LGG {args.split}, simulated skull-stripped ({rim:g} mm rim)"
+        model, base, seconds, extra = run(detector, cases, protocol, args.bootstrap, transform=transform)
+        print(f"scoring profiles used: {sorted({r['profile'] for r in model})}")
+        out["lgg"] = {"model": report(f"{title}, model", model, args.bootstrap),
+                      "baseline": report(f"{title}, trivial baseline", base, args.bootstrap),
                       "seconds_per_volume": seconds, "dice_label_free_p99": extra}
         print(f"  model Dice at the p99 of normal-slice pixels (label-free): {extra['model']:.3f}; detect {seconds:.2f} s/volume")
         print("per site (model):")
         out["lgg"]["per_site"] = per_site(model)
     if args.brats:
         model, base, seconds, extra = run(detector, brats_cases(args.brats), "brats", args.bootstrap)
+        print(f"scoring profiles used: {sorted({r['profile'] for r in model})}")
         out["brats"] = {"model": report("BraTS (skull-stripped), model", model, args.bootstrap),
                         "baseline": report("BraTS (skull-stripped), trivial baseline", base, args.bootstrap),
                         "seconds_per_volume": seconds, "dice_label_free_p99": extra}
