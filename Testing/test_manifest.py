@@ -36,7 +36,12 @@ def test_shipped_manifests_typed():
     assert anomaly.method == "translation" and anomaly.input_size == 64 and anomaly.channels == 1
     assert anomaly.scoring.map == "mgmsd_brighter" and anomaly.scoring.level_calibration
     assert anomaly.scoring.rim_on_masked_background is False
-    assert anomaly.thresholds.map == pytest.approx(0.6839, abs=1e-4) and anomaly.thresholds.slice == pytest.approx(2.563, abs=0.01)
+    assert anomaly.thresholds.map == pytest.approx(0.8784, abs=1e-4) and anomaly.thresholds.slice == pytest.approx(2.563, abs=0.01)
+    assert anomaly.scoring.map_dilation_mm == 17
+    masked = anomaly.masked_profile  # skull-stripped volumes: the same weighting, their own calibration and thresholds
+    assert masked.weighting == anomaly.scoring.weighting and masked.simulated_rim_mm == 10.0
+    assert masked.thresholds.map == pytest.approx(0.9657, abs=1e-4) and masked.thresholds.slice == pytest.approx(1.941, abs=0.01)
+    assert masked.level_calibration is not None and masked.level_calibration != anomaly.level_calibration
     assert anomaly.training.hyperparameters["lesion_weight"] == 10.0  # the in-lesion recipe
     assert (anomaly.thresholds.slice_quantile, anomaly.thresholds.map_quantile) == (0.95, 0.99)
     assert anomaly.level_calibration is not None and anomaly.slice_context.is_2d
@@ -51,11 +56,12 @@ def test_shipped_manifests_typed():
 
 def _old_style():
     """The shipped anomaly manifest as an early bundle wrote it: no context, onnx, intensity_weighting,
-    rim_on_masked_background, calibration, training, validation metrics or checksum."""
+    rim_on_masked_background, map_dilation_mm, masked_profile, calibration, training, validation metrics or checksum."""
     manifest = copy.deepcopy(read_manifest(default_bundle_path()))
-    for key in ("context", "onnx", "calibration", "training", "validation_metrics", "weights_sha256", "format_version"):
+    for key in ("context", "onnx", "calibration", "training", "validation_metrics", "weights_sha256", "format_version", "masked_profile"):
         manifest.pop(key, None)
-    manifest["scoring"] = {k: v for k, v in manifest["scoring"].items() if k not in ("intensity_weighting", "rim_on_masked_background")}
+    newer = ("intensity_weighting", "rim_on_masked_background", "map_dilation_mm")
+    manifest["scoring"] = {k: v for k, v in manifest["scoring"].items() if k not in newer}
     return manifest
 
 
@@ -80,7 +86,7 @@ def test_absent_scoring_keys_detect_as_their_defaults(tmp_path):
     volume, _ = make_head_phantom(seed=3, shape=(12, 64, 64), lesion=True)
     old = _old_style()
     spelled_out = dict(old, scoring=dict(DEFAULT_SCORING, **old["scoring"]), context={"slices": 1, "spacing_mm": 0.0})
-    assert set(spelled_out["scoring"]) - set(old["scoring"]) == {"intensity_weighting", "rim_on_masked_background"}
+    assert set(spelled_out["scoring"]) - set(old["scoring"]) == {"intensity_weighting", "rim_on_masked_background", "map_dilation_mm"}
     first, second = (Detector(m, networks, "cpu").run(volume) for m in (old, spelled_out))
     np.testing.assert_array_equal(first.anomaly_map, second.anomaly_map)
     np.testing.assert_array_equal(first.slice_scores, second.slice_scores)

@@ -13,6 +13,7 @@ Fixtures (``slicer_module``, ``scene``, ``tiny_bundle_path``) come from ``Testin
 """
 
 import ast
+import dataclasses
 import inspect
 import re
 import types
@@ -339,6 +340,8 @@ def test_process_adds_map_and_table(slicer_module, scene, tiny_bundle_path):
     assert node.GetNodeReference(module.AnomalyDetectLogic.MAP_REFERENCE_ROLE) is map_node
     assert node.GetNodeReference(module.AnomalyDetectLogic.TABLE_REFERENCE_ROLE) is table_node
     assert "Volume score" in module.AnomalyDetectLogic.summaryText(result)
+    assert ("Skull-stripped" in module.AnomalyDetectLogic.summaryText(result)) == (result.profile == "masked")
+    assert "Skull-stripped (masked) volume" in module.AnomalyDetectLogic.summaryText(dataclasses.replace(result, profile="masked"))
 
 
 def test_rerun_replaces_outputs(slicer_module, scene, tiny_bundle_path):

@@ -285,6 +285,11 @@ def model_card(manifest: Union[Manifest, Dict]) -> List[str]:
         quantiles = ["?" if value is None else value for value in (thresholds.slice_quantile, thresholds.map_quantile)]
         lines.append(f"Calibrated thresholds: slice {thresholds.slice:.4g}, map {_or_nan(thresholds.map):.4g} "
                      f"(quantiles {quantiles[0]} / {quantiles[1]} of normal validation data)")
+    masked = spec.masked_profile
+    if masked is not None and masked.thresholds.slice is not None:
+        rim = "" if masked.simulated_rim_mm is None else f", fitted with the outer {masked.simulated_rim_mm:g} mm masked away"
+        lines.append(f"Skull-stripped (masked) volumes: own thresholds, slice {masked.thresholds.slice:.4g}, "
+                     f"map {_or_nan(masked.thresholds.map):.4g}{rim}")
     return lines + [_engine_line(spec)]
 
 

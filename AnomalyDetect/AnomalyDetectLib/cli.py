@@ -97,7 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except AnomalyDetectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({k: summary[k] for k in ("volume_score", "slice_threshold", "flagged_slices", "outputs")}, indent=2))
+    print(json.dumps({k: summary[k] for k in ("volume_score", "slice_threshold", "profile", "flagged_slices", "outputs")}, indent=2))
     return 0
 
 

@@ -39,7 +39,7 @@ from .volume import VOLUME_SUFFIXES, volume_name
 
 COHORT_TABLE = "cohort.csv"
 COHORT_COLUMNS = (
-    "id", "input", "series_uid", "volume_score", "flagged_slices", "max_slice_score", "max_slice", "skipped_slices", "seconds",
+    "id", "input", "series_uid", "volume_score", "flagged_slices", "max_slice_score", "max_slice", "skipped_slices", "profile", "seconds",
     "status", "error",
 )
 #: Files a folder scan analyses: volume files and 2D images (single DICOM files belong to their series).
@@ -219,6 +219,7 @@ def _scores(summary: Dict) -> Dict:
         "max_slice_score": "" if best is None else f"{summary['max_slice_score']:.6g}",
         "max_slice": "" if best is None else best,
         "skipped_slices": len(summary.get("skipped_slices") or []),
+        "profile": summary.get("profile", "default"),  # "masked": scored with the bundle's skull-stripped profile (own thresholds)
     }
 
 

@@ -71,13 +71,14 @@ class Scoring(_Section):
     rim_on_masked_background: bool = DEFAULT_SCORING["rim_on_masked_background"]
     intensity_weighting: Optional[Dict] = DEFAULT_SCORING["intensity_weighting"]
     slice_score: str = DEFAULT_SCORING["slice_score"]
+    map_dilation_mm: float = DEFAULT_SCORING["map_dilation_mm"]
     extra: Dict = field(default_factory=dict)
     given: FrozenSet[str] = frozenset()
 
     SCHEMA = {name: (name, check) for name, check in (
         ("map", _text), ("top_fraction", _number), ("min_foreground_fraction", _number), ("level_calibration", _flag),
         ("interior_erosion_mm", _number), ("rim_on_masked_background", _flag), ("intensity_weighting", _or_null(_object)),
-        ("slice_score", _text),
+        ("slice_score", _text), ("map_dilation_mm", _number),
     )}
 
     def __post_init__(self):
@@ -85,6 +86,8 @@ class Scoring(_Section):
             raise BundleError(f"manifest entry 'scoring.slice_score' must be one of {SLICE_SCORES}, not {self.slice_score!r}.")
         if not 0.0 < self.top_fraction <= 1.0:
             raise BundleError(f"manifest entry 'scoring.top_fraction' must be in (0, 1], not {self.top_fraction!r}.")
+        if self.map_dilation_mm < 0:
+            raise BundleError(f"manifest entry 'scoring.map_dilation_mm' must not be negative, not {self.map_dilation_mm!r}.")
         if self.interior_erosion_mm < 0:
             raise BundleError(f"manifest entry 'scoring.interior_erosion_mm' must not be negative, not {self.interior_erosion_mm!r}.")
 

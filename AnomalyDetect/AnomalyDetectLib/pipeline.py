@@ -35,7 +35,7 @@ from .manifest import ANOMALY, Manifest, Thresholds, as_manifest
 from .orientation import InPlaneOrientation
 from .preprocess import has_masked_background, interior_mask, normaliser_from_config, resize_slices, restore_slices
 from .roi import RegionOfInterest
-from .scoring import LevelCalibration, relative_levels, scored_slices, slice_scores
+from .scoring import LevelCalibration, dilate_maps, relative_levels, scored_slices, slice_scores
 from .volume import Volume, check_volume
 
 logger = logging.getLogger(__name__)
@@ -218,15 +218,21 @@ class Detector:
             model_input = model_input.reshape((len(raw), channels, self.input_size, self.input_size))
             maps, *image_scores = self.runner(model_input)  # image_scores: [] or [(B,) scores]
             image_scores = image_scores[0] if image_scores else None
-            full_maps = restore_slices(maps, (rows, columns))
-            if profile.weighting is not None:
-                full_maps = profile.weighting.apply(full_maps, normalised[:, channels // 2], *tissue)
+            # Slice scores come from the structural map as the model made it; the dilation (scoring.map_dilation_mm) is for the
+            # output map, whose lesion interiors it fills (scoring the dilated map lowered the flagged column's sensitivity).
+            structure = restore_slices(maps, (rows, columns))
+            dilated = dilate_maps(structure, spacing_rc, float(self.scoring.map_dilation_mm))  # `structure` itself when off
+            weigh = self._weigher(profile, normalised[:, channels // 2], tissue)
+            full_maps = weigh(dilated)
+            scoring_maps = full_maps if dilated is structure else weigh(structure)
             full_maps *= region
             full_maps[~inside[start : start + len(raw)]] = 0.0  # slices outside the region of interest
+            if scoring_maps is not full_maps:
+                scoring_maps = scoring_maps * region
             if self.scoring.slice_score == "image" and image_scores is not None:
                 batch_scores = image_scores.astype(np.float64)
             else:
-                batch_scores = slice_scores(full_maps, region, self.scoring.top_fraction)
+                batch_scores = slice_scores(scoring_maps, region, self.scoring.top_fraction)
             raw_scores[start : start + len(raw)] = np.where(scored[start : start + len(raw)], batch_scores, 0.0)
             anomaly_map[start : start + len(raw)] = full_maps
         report(1.0, "Scoring slices")
@@ -247,6 +253,13 @@ class Detector:
             anomaly_map, calibrated, raw_scores, scored, levels, flagged, volume_score, slice_threshold, map_threshold,
             str(self.device), timings, warnings, ~inside, None if roi is None else roi.describe(), rim_mm, masked, profile.name,
         )
+
+    @staticmethod
+    def _weigher(profile: ScoringProfile, centre_slices: np.ndarray, tissue: Tuple[float, float]) -> Callable[[np.ndarray], np.ndarray]:
+        """Structural maps → the maps the profile makes of them (intensity-weighted by ``centre_slices``' intensities, or as they are)."""
+        if profile.weighting is None:
+            return lambda maps: maps
+        return lambda maps: profile.weighting.apply(maps, centre_slices, *tissue)
 
     def profile_for(self, masked: bool) -> ScoringProfile:
         """The scoring profile of a volume: the bundle's masked profile for a masked (e.g. skull-stripped) one when it has one."""

@@ -21,7 +21,7 @@ i.e. "how unusual for this level". It is fitted without any anomalous labels.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,7 +34,26 @@ DEFAULT_SCORING = {
     "rim_on_masked_background": False,
     "intensity_weighting": None,
     "slice_score": "map",
+    "map_dilation_mm": 0.0,
 }
+
+
+def dilate_maps(maps: np.ndarray, spacing_rc_mm: Tuple[float, float], window_mm: float) -> np.ndarray:
+    """Running maximum of each map ``(n, rows, cols)`` over a ``window_mm`` square (in-plane spacing ``(row, column)`` mm).
+
+    An edge-based map (mGMSD) lights a large homogeneous lesion at its border only; the
+    maximum carries the border's evidence into the interior, and the intensity weighting
+    (:mod:`AnomalyDetectLib.intensity`) then keeps it to pixels bright enough to be lesion.
+    The window is an odd number of pixels per axis, at least 1 (``window_mm`` 0 = unchanged).
+    """
+    if window_mm <= 0:
+        return maps
+    from scipy import ndimage
+
+    sides = [max(1, int(round(window_mm / max(float(spacing), 1e-6)))) | 1 for spacing in spacing_rc_mm]
+    if sides == [1, 1]:
+        return maps
+    return ndimage.maximum_filter(maps, size=(1, *sides), mode="nearest")
 
 
 def slice_scores(maps: np.ndarray, foreground: np.ndarray, top_fraction: float) -> np.ndarray:

@@ -370,7 +370,7 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def summaryText(result):
-        """One line: volume score, threshold, flagged slices (and skipped ones), time."""
+        """One line: volume score, threshold, flagged slices (and skipped ones), time; and whether the masked (skull-stripped) profile scored it."""
         flagged = result.flagged_slices
         slices = len(result.slice_scores)
         if flagged:
@@ -382,5 +382,6 @@ class AnomalyDetectLogic(ScriptedLoadableModuleLogic):
         skippedText = f"; {skipped} outside the region of interest" if skipped else ""
         seconds = result.timings.get("total")
         timeText = f" in {seconds:.1f} s" if seconds is not None else ""
+        maskedText = " Skull-stripped (masked) volume: scored with the model's profile for such volumes." if result.profile == "masked" else ""
         return (f"Volume score {result.volume_score:.3g} (slice threshold {result.slice_threshold:.3g}); "
-                f"{flaggedText}{skippedText}{timeText}.")
+                f"{flaggedText}{skippedText}{timeText}.{maskedText}")
