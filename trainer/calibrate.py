@@ -73,15 +73,14 @@ def recalibrate(model: str, data: str, out: str, scoring: Dict, slice_quantile: 
     cases = [case for case in discover_cases(data) if case.patient in held_out]
     if not cases:
         raise AnomalyDetectError(f"None of the validation patients of '{model}' is in '{data}'.")
+    settings = None if masked_profile is False else profile_settings(bundle.manifest.get("masked_profile"), masked_profile)
     resolved = resolve_device(device)
-    calibration, thresholds, metrics = calibrate_and_validate(manifest, bundle.build_networks(resolved), resolved, cases,
-                                                              slice_quantile, pixel_quantile)
+    networks = bundle.build_networks(resolved)
+    calibration, thresholds, metrics = calibrate_and_validate(manifest, networks, resolved, cases, slice_quantile, pixel_quantile)
     manifest.update(calibration=calibration, thresholds=thresholds, validation_metrics=metrics)
     manifest.pop("masked_profile", None)
-    settings = None if masked_profile is False else profile_settings(bundle.manifest.get("masked_profile"), masked_profile)
     if settings is not None:
-        manifest["masked_profile"] = fit_masked_profile(manifest, bundle.build_networks(resolved), resolved, cases, settings,
-                                                        slice_quantile, pixel_quantile)
+        manifest["masked_profile"] = fit_masked_profile(manifest, networks, resolved, cases, settings, slice_quantile, pixel_quantile)
     for key in ("weights_sha256", "format_version"):
         manifest.pop(key, None)
     half = any(array.dtype == np.float16 for array in bundle.tensors.values())

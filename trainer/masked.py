@@ -64,9 +64,7 @@ def fit_masked_profile(manifest: Dict, networks, device: str, cases: Sequence[Ca
     from .calibrate import fit_on_results  # calibrate imports this module
     from .evaluate import run_cases
 
-    unknown = sorted(set(settings) - set(SETTINGS))
-    if unknown:
-        raise AnomalyDetectError(f"Unknown masked-profile settings {unknown}; known: {list(SETTINGS)}.")
+    check_settings(settings)
     rim_mm = float(settings.get("simulated_rim_mm", DEFAULT_RIM_MM))
     weighting = settings.get("intensity_weighting", manifest["scoring"].get("intensity_weighting"))
     profile = MaskedProfile.from_json({"intensity_weighting": weighting, "simulated_rim_mm": rim_mm}, "masked_profile")
@@ -81,9 +79,17 @@ def fit_masked_profile(manifest: Dict, networks, device: str, cases: Sequence[Ca
     return dict(profile.to_json(), calibration=calibration, thresholds=thresholds, validation_metrics=metrics)
 
 
+def check_settings(settings: Dict) -> None:
+    """Raises :class:`AnomalyDetectError` naming unknown masked-profile settings."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise AnomalyDetectError(f"Unknown masked-profile settings {unknown}; known: {list(SETTINGS)}.")
+
+
 def profile_settings(existing: Optional[Dict], requested: Optional[Dict]) -> Optional[Dict]:
-    """What to fit: ``requested`` (``{}`` = the defaults), else the settings of the bundle's ``existing`` profile, else None (none)."""
+    """What to fit: ``requested`` (``{}`` = the defaults; checked), else the settings of the bundle's ``existing`` profile, else None."""
     if requested is not None:
+        check_settings(requested)
         return requested
     if existing:
         return {key: existing[key] for key in SETTINGS if key in existing}
