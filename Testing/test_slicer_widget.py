@@ -241,6 +241,30 @@ def scene_nodes(slicer):
     return [slicer.mrmlScene.GetNthNode(n) for n in range(slicer.mrmlScene.GetNumberOfNodes())]
 
 
+def test_a_skull_stripped_volume_shows_the_threshold_of_the_masked_profile(slicer_module, widget, tiny_bundle_path, tmp_path):
+    pytest.importorskip("torch")
+    from AnomalyDetectLib.bundle import load_bundle, save_bundle
+
+    slicer, module = slicer_module
+    bundle = load_bundle(tiny_bundle_path)
+    profiled = str(tmp_path / "profiled.safetensors")
+    profile = {"intensity_weighting": None, "calibration": None, "thresholds": {"slice": 123.0, "pixel": 4.5}}
+    manifest = dict({k: v for k, v in bundle.manifest.items() if k != "weights_sha256"}, masked_profile=profile)
+    save_bundle(profiled, manifest, dict(bundle.tensors))
+    ui = widget.ui
+    ui.inputSelector.setCurrentNode(_input_node(slicer, module))  # its background is exactly 0: masked
+    ui.modelPathLineEdit.currentPath = profiled
+    ui.deviceComboBox.currentText = "cpu"
+    assert widget._parameterNode.threshold == pytest.approx(bundle.spec.thresholds.slice), "before a run: the default profile's"
+
+    ui.applyButton.click()
+
+    assert slicer.util._displayedMessages == []
+    assert "Skull-stripped (masked) volume" in ui.resultLabel.text and "slice threshold 123" in ui.resultLabel.text
+    assert widget._parameterNode.threshold == pytest.approx(123.0), "the threshold box shows the threshold the run used"
+    assert ui.flaggedSlicesListWidget.count == 0
+
+
 def test_cancel_during_a_run_adds_nothing(slicer_module, widget, tiny_bundle_path, monkeypatch):
     pytest.importorskip("torch")
     slicer, module = slicer_module

@@ -308,6 +308,8 @@ class AnomalyDetectWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._showFlaggedSlices(inputVolumeNode, outputs.result.flagged_slices, outputs.result.slice_scores)
             self._describedModelPath = None  # the model card may have changed on disk: read it again
             self._updateModelInfo(self._parameterNode.modelPath)
+            if self._parameterNode.useModelThreshold:  # the threshold used: the masked profile's for a skull-stripped volume
+                self._parameterNode.threshold = outputs.result.slice_threshold
         finally:
             self._running = False
             self._checkCanApply()
