@@ -272,3 +272,25 @@ T = int | None
     assert [line for line, _m in python39_problems(future, strict_annotations=True)] == [2, 2, 4]
     ok = "FLAGS = 1 | 2\nif TYPE_CHECKING:\n    from typing import Self\ns = 'abc'.removeprefix('a')\nd: dict[str, int] = {}\n"
     assert python39_problems(ok) == []
+
+
+# --- CMake lists every Python file --------------------------------------------------------------
+
+
+def _cmake_python_scripts():
+    """The files listed in MODULE_PYTHON_SCRIPTS of AnomalyDetect/CMakeLists.txt, relative to MODULE_DIR."""
+    text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
+    block = re.search(r"set\(MODULE_PYTHON_SCRIPTS\s(.*?)\)", text, re.S)
+    assert block, "MODULE_PYTHON_SCRIPTS not found in AnomalyDetect/CMakeLists.txt"
+    entries = re.sub(r"#.*", "", block.group(1)).split()
+    return text, [entry.replace("${MODULE_NAME}", "AnomalyDetect") for entry in entries]
+
+
+def test_cmakelists_lists_every_python_file():
+    # Every .py file under AnomalyDetect/ (module file, AnomalyDetectLib, AnomalyDetectSlicerLib) is listed, and only those.
+    text, entries = _cmake_python_scripts()
+    present = {p.relative_to(MODULE_DIR).as_posix() for p in MODULE_DIR.rglob("*.py") if "__pycache__" not in p.parts}
+    assert present - set(entries) == set(), "Python files missing from AnomalyDetect/CMakeLists.txt (not installed with the extension)"
+    assert set(entries) - present == set(), "AnomalyDetect/CMakeLists.txt lists files that do not exist (CMake configure fails)"
+    assert len(entries) == len(set(entries)), "AnomalyDetect/CMakeLists.txt lists a file twice"
+    assert "AnomalyDetect.py" in entries and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text

@@ -5,8 +5,9 @@ comes from the slicer-core wheel (``Testing/slicer_core_backend.py``) and only t
 ``ctk``, widgets, ``ScriptedLoadableModule``, ``parameterNodeWrapper``) from ``Testing/slicer_standin``,
 whose members each record the Slicer source they mirror. A call the stand-in lacks raises AttributeError.
 
-Here: Python 3.9 compatibility, what is imported at file scope, the stand-in's own bookkeeping,
-the logic's map and table, re-runs, cancel, bad models, the self-test and the CMake lists. The
+Here: Python 3.9 compatibility, what is imported at file scope, the logic's map and table,
+re-runs, cancel, bad models and the self-test. The stand-in's own bookkeeping is in test_slicer_standin.py,
+the CMake lists in test_packaging_slicer.py. The
 other outputs are in test_slicer_logic.py, the panel in test_slicer_widget.py, what Slicer's views draw
 in test_slicer_rendering.py, packaging in test_packaging_slicer.py, the dependency installer in test_slicer_dependencies.py.
 Fixtures (``slicer_module``, ``scene``, ``tiny_bundle_path``) come from ``Testing/conftest.py``.
@@ -14,8 +15,6 @@ Fixtures (``slicer_module``, ``scene``, ``tiny_bundle_path``) come from ``Testin
 
 import ast
 import dataclasses
-import inspect
-import re
 import types
 from pathlib import Path
 
@@ -124,143 +123,6 @@ def test_core_library_does_not_import_the_slicer_side():
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and not node.level}
         assert not imported & forbidden, f"{path.relative_to(MODULE_DIR)} imports {sorted(imported & forbidden)}"
-
-
-# --- the stand-in mirrors Slicer ---------------------------------------------------------------
-
-_SOURCE_PATTERN = re.compile(r"^(Base|Libs|Modules)/[\w/.]+\.(h|py)\b|^Qt: ")
-
-
-def _public_members(namespace):
-    return {name: value for name, value in vars(namespace).items() if not name.startswith("_")}
-
-
-def _from_standin(obj):
-    try:
-        path = inspect.getsourcefile(obj)
-    except TypeError:  # built-in (VTK) classes and functions
-        return False
-    return path is not None and Path(path).resolve().is_relative_to(STANDIN_DIR.resolve())
-
-
-def _mirrored_objects(slicer, qt):
-    """(qualified name, object) for every public function, class, method and property of the stand-in (Qt side only:
-    MRML, logics and the rest of ``slicer.util`` are Slicer's own, from the slicer-core wheel)."""
-    import ctk
-    import slicer._application
-    import slicer._gui_util
-    import slicer._widgets
-    import slicer.packaging
-
-    found = []
-    modules = [
-        ("slicer", slicer),
-        ("slicer.util", slicer._gui_util),
-        ("slicer.app", slicer._application),
-        ("slicer", slicer._widgets),
-        ("slicer.ScriptedLoadableModule", slicer.ScriptedLoadableModule),
-        ("slicer.i18n", slicer.i18n),
-        ("slicer.packaging", slicer.packaging),
-        ("qt", qt),
-        ("ctk", ctk),
-        ("slicer.parameterNodeWrapper", slicer.parameterNodeWrapper),
-    ]
-    for module_name, module in modules:
-        for name, value in _public_members(module).items():
-            if isinstance(value, types.ModuleType) or name in ("app", "mrmlScene", "__all__", "mirrors") or not _from_standin(value):
-                continue
-            if inspect.isclass(value):
-                found.append((f"{module_name}.{name}", value))
-                for member_name, member in vars(value).items():
-                    # Python base classes' __init__ are mirrored; other private members are the stand-in's own.
-                    python_class = module_name in ("slicer.ScriptedLoadableModule", "qt", "ctk", "slicer.parameterNodeWrapper")
-                    if member_name.startswith("_") and not (member_name == "__init__" and python_class):
-                        continue
-                    if isinstance(member, property):
-                        member = member.fget
-                    if callable(member):
-                        found.append((f"{module_name}.{name}.{member_name}", member))
-            elif callable(value):
-                found.append((f"{module_name}.{name}", value))
-    return found
-
-
-def test_standin_members_record_the_slicer_source_they_mirror(slicer_module):
-    slicer, _module = slicer_module
-    import qt
-
-    members = _mirrored_objects(slicer, qt)
-    assert len(members) > 60
-    missing = [name for name, obj in members if not _SOURCE_PATTERN.match(getattr(obj, "__slicer_source__", ""))]
-    assert not missing, f"stand-in members without a recorded Slicer source: {missing}"
-
-
-def _declared_parameters(source):
-    """Parameter names and defaults of 'def name(...)' / 'Class.name(...)' recorded from Slicer's Python source."""
-    if ".py: " not in source:
-        return None  # C++ headers and Qt: checked by reading them, not here
-    match = re.search(r"(?:def\s+|\.)\w+\((.*)\)\s*$", source.split(": ", 1)[1])
-    if not match:
-        return None
-    tree = ast.parse(f"def f({match.group(1)}): pass")
-    args = tree.body[0].args
-    names = [a.arg for a in args.args]
-    defaults = [ast.literal_eval(d) for d in args.defaults]
-    return names, defaults, args.vararg is not None, args.kwarg is not None
-
-
-def test_standin_python_signatures_match_slicer(slicer_module):
-    slicer, _module = slicer_module
-    import qt
-
-    checked = 0
-    for name, obj in _mirrored_objects(slicer, qt):
-        declared = _declared_parameters(obj.__slicer_source__)
-        if declared is None:
-            continue
-        names, defaults, has_varargs, has_kwargs = declared
-        signature = inspect.signature(obj)
-        parameters = list(signature.parameters.values())
-        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        assert [p.name for p in positional] == names, name
-        actual_defaults = [p.default for p in positional if p.default is not p.empty]
-        assert actual_defaults == defaults, name
-        assert any(p.kind == p.VAR_POSITIONAL for p in parameters) == has_varargs, name
-        assert any(p.kind == p.VAR_KEYWORD for p in parameters) == has_kwargs, name
-        checked += 1
-    assert checked >= 15
-
-
-def test_standin_lacks_what_it_does_not_provide(slicer_module, scene):
-    # The Qt side is only what the module needs: anything else raises AttributeError instead of passing silently.
-    slicer, _module = slicer_module
-    import ctk
-    import qt
-
-    for owner, name in [
-        (slicer, "qMRMLSubjectHierarchyTreeView"),
-        (slicer.modules, "volumerendering"),
-        (slicer.app, "layoutManager"),
-        (slicer.app, "moduleManager"),
-        (slicer.app, "coreIOManager"),
-        (qt, "QSlider"),
-        (ctk, "ctkSliderWidget"),
-    ]:
-        with pytest.raises(AttributeError):
-            getattr(owner, name)
-
-
-def test_the_backend_is_slicer_core_with_the_qt_standin(slicer_module):
-    # MRML, logics and slicer.util are the wheel's; only the Qt side comes from the stand-in.
-    slicer, _module = slicer_module
-    import qt
-
-    assert "site-packages" in slicer.__file__ and "slicer_standin" not in slicer.util.__file__
-    assert type(slicer.mrmlScene).__module__.startswith("slicer_core")
-    assert slicer.modules.segmentations.logic().GetClassName() == "vtkSlicerSegmentationsModuleLogic"
-    assert slicer.app.applicationLogic().GetModuleLogic("Markups") is slicer.modules.markups.logic()
-    assert Path(qt.__file__).resolve().is_relative_to(STANDIN_DIR.resolve())
-    assert slicer.util.loadUI.__module__ == "slicer._gui_util"
 
 
 def test_volume_round_trip_through_slicer_util(slicer_module, scene):
@@ -427,25 +289,3 @@ def test_module_self_test_runs_in_standin(slicer_module, scene, tiny_bundle_path
     names = {scene.GetNthNode(n).GetName() for n in range(scene.GetNumberOfNodes())}
     assert {"AnomalyDetectTestVolume anomaly map", "AnomalyDetectTestVolume slice scores",
             "AnomalyDetectTestVolume slice score plot"} <= names
-
-
-# --- CMake lists every Python file --------------------------------------------------------------
-
-
-def _cmake_python_scripts():
-    """The files listed in MODULE_PYTHON_SCRIPTS of AnomalyDetect/CMakeLists.txt, relative to MODULE_DIR."""
-    text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
-    block = re.search(r"set\(MODULE_PYTHON_SCRIPTS\s(.*?)\)", text, re.S)
-    assert block, "MODULE_PYTHON_SCRIPTS not found in AnomalyDetect/CMakeLists.txt"
-    entries = re.sub(r"#.*", "", block.group(1)).split()
-    return text, [entry.replace("${MODULE_NAME}", "AnomalyDetect") for entry in entries]
-
-
-def test_cmakelists_lists_every_python_file():
-    # Every .py file under AnomalyDetect/ (module file, AnomalyDetectLib, AnomalyDetectSlicerLib) is listed, and only those.
-    text, entries = _cmake_python_scripts()
-    present = {p.relative_to(MODULE_DIR).as_posix() for p in MODULE_DIR.rglob("*.py") if "__pycache__" not in p.parts}
-    assert present - set(entries) == set(), "Python files missing from AnomalyDetect/CMakeLists.txt (not installed with the extension)"
-    assert set(entries) - present == set(), "AnomalyDetect/CMakeLists.txt lists files that do not exist (CMake configure fails)"
-    assert len(entries) == len(set(entries)), "AnomalyDetect/CMakeLists.txt lists a file twice"
-    assert "AnomalyDetect.py" in entries and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text

@@ -134,14 +134,17 @@ class Detector:
         self.device = self.runner.device
         self.normaliser = normaliser_from_config(spec.normalisation)
         self.scoring = spec.scoring
-        self.calibration = spec.level_calibration
         self.input_size = spec.input_size
         self.context: SliceContext = spec.slice_context
         if self.context.channels != spec.channels:
             raise BundleError(f"The model takes {spec.channels} input channel(s) but its context has {self.context.slices} slices; "
                               "the bundle is inconsistent.")
         self.profiles = ScoringProfile.of(spec)
-        self.intensity_weighting = self.profiles["default"].weighting
+
+    @property
+    def intensity_weighting(self) -> Optional[IntensityWeighting]:
+        """The default profile's intensity weighting (None = maps not weighted)."""
+        return self.profiles["default"].weighting
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle, device: str = "auto", backend: str = "auto") -> Detector:
