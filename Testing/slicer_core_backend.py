@@ -21,8 +21,10 @@ loaded by the Colors logic like Slicer's own; Slicer's other file tables (label 
 available here.
 """
 
+import atexit
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -75,6 +77,7 @@ def writeColorTable(path, name):
 
 def _shareFolder():
     home = tempfile.mkdtemp(prefix="slicer_core_home_")
+    atexit.register(shutil.rmtree, home, ignore_errors=True)  # one per test process; left behind, they pile up in /tmp
     colorFiles = os.path.join(home, SHARE_DIRECTORY, "ColorFiles")
     os.makedirs(colorFiles)
     for name in MATPLOTLIB_COLOR_TABLES:
