@@ -146,7 +146,8 @@ def test_calibrate_fits_a_masked_profile_on_normal_slices_only(trained_bundle_pa
     assert '"masked_profile"' in capsys.readouterr().out
     card = model_card(fitted.manifest)
     assert f"Skull-stripped (masked) volumes: own thresholds, slice {profile.thresholds.slice:.4g}" in card[-2]
-    assert "outer 4 mm masked away" in card[-2] and not any("Skull-stripped" in line for line in model_card(load_bundle(plain).manifest))
+    assert "intensity share 0.6, fitted with the outer 4 mm masked away" in card[-2]
+    assert not any("Skull-stripped" in line for line in model_card(load_bundle(plain).manifest))
 
     again = str(tmp_path / "again.safetensors")  # without the option, the bundle's profile is refitted with its own settings
     assert trainer_main(["calibrate", "--model", out, "--data", phantom_dataset, "--out", again, "--device", "cpu"]) == 0

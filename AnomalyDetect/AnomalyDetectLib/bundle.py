@@ -288,8 +288,9 @@ def model_card(manifest: Union[Manifest, Dict]) -> List[str]:
     masked = spec.masked_profile
     if masked is not None and masked.thresholds.slice is not None:
         rim = "" if masked.simulated_rim_mm is None else f", fitted with the outer {masked.simulated_rim_mm:g} mm masked away"
+        share = "" if masked.weighting is None else f", intensity share {masked.weighting.share:g}"
         lines.append(f"Skull-stripped (masked) volumes: own thresholds, slice {masked.thresholds.slice:.4g}, "
-                     f"map {_or_nan(masked.thresholds.map):.4g}{rim}")
+                     f"map {_or_nan(masked.thresholds.map):.4g}{share}{rim}")
     return lines + [_engine_line(spec)]
 
 
