@@ -38,9 +38,10 @@ def test_shipped_manifests_typed():
     assert anomaly.scoring.rim_on_masked_background is False
     assert anomaly.thresholds.map == pytest.approx(0.8784, abs=1e-4) and anomaly.thresholds.slice == pytest.approx(2.563, abs=0.01)
     assert anomaly.scoring.map_dilation_mm == 17
-    masked = anomaly.masked_profile  # skull-stripped volumes: the same weighting, their own calibration and thresholds
-    assert masked.weighting == anomaly.scoring.weighting and masked.simulated_rim_mm == 10.0
-    assert masked.thresholds.map == pytest.approx(0.9657, abs=1e-4) and masked.thresholds.slice == pytest.approx(1.941, abs=0.01)
+    masked = anomaly.masked_profile  # skull-stripped volumes: intensity has more say (share 0.65), own calibration and thresholds
+    assert masked.weighting.share == 0.65 and anomaly.scoring.weighting.share == 0.5 and masked.simulated_rim_mm == 10.0
+    assert (masked.weighting.direction, masked.weighting.offset_sd) == (anomaly.scoring.weighting.direction, anomaly.scoring.weighting.offset_sd)
+    assert masked.thresholds.map == pytest.approx(1.3707, abs=1e-4) and masked.thresholds.slice == pytest.approx(2.210, abs=0.01)
     assert masked.level_calibration is not None and masked.level_calibration != anomaly.level_calibration
     assert anomaly.training.hyperparameters["lesion_weight"] == 10.0  # the in-lesion recipe
     assert (anomaly.thresholds.slice_quantile, anomaly.thresholds.map_quantile) == (0.95, 0.99)
