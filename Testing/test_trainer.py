@@ -230,6 +230,34 @@ def test_random_crops_are_windows_of_their_own_image():
     assert torch.equal(crops, again), "the same generator state gives the same crops (resume repeats them)"
 
 
+def test_gamma_augmentation_changes_contrast_within_its_range_and_only_when_asked():
+    from trainer.augmentation import augment
+
+    images = torch.linspace(0.0, 1.0, 8 * 16 * 16).reshape(8, 1, 16, 16)
+    plain = augment(images, torch.Generator().manual_seed(5))
+    assert torch.equal(plain, augment(images, torch.Generator().manual_seed(5), None)), "no range: the stream is as before"
+    contrasted = augment(images, torch.Generator().manual_seed(5), (0.5, 2.0))
+    assert torch.equal(contrasted, augment(images, torch.Generator().manual_seed(5), (0.5, 2.0))), "resume repeats it"
+    assert float(contrasted.min()) >= 0.0 and float(contrasted.max()) <= 1.0
+    # Where the plain image is strictly inside (0, 1), log(contrasted) / log(plain) is the image's power.
+    inside = (plain > 0.05) & (plain < 0.95)
+    powers = [float((torch.log(c[i]) / torch.log(p[i])).mean()) for c, p, i in zip(contrasted, plain, inside)]
+    ratios = [float((torch.log(c[i]) / torch.log(p[i])).std()) for c, p, i in zip(contrasted, plain, inside)]
+    assert all(0.5 - 1e-4 <= g <= 2.0 + 1e-4 for g in powers) and max(ratios) < 1e-3, "one power per image, inside the range"
+    assert min(powers) < 0.9 and max(powers) > 1.1, "eight draws over [0.5, 2] both brighten and darken"
+
+
+def test_fit_records_gamma_augmentation_and_refuses_a_bad_range(small_dataset, tmp_path):
+    out = str(tmp_path / "gamma.safetensors")
+    manifest = fit(_config(small_dataset, out, max_steps=2, gamma_augmentation=(0.7, 1.4)))
+    assert manifest["training"]["gamma_augmentation"] == [0.7, 1.4]
+    assert "gamma_augmentation" not in fit(_config(small_dataset, str(tmp_path / "plain.safetensors"), max_steps=2))["training"]
+    for bad in ((1.2, 1.4), (0.0, 1.4), (0.7, 9.0)):
+        with pytest.raises(AnomalyDetectError, match="gamma-augmentation"):
+            fit(_config(small_dataset, str(tmp_path / "bad.safetensors"), max_steps=2, gamma_augmentation=bad))
+    assert not os.path.exists(tmp_path / "bad.safetensors")
+
+
 def test_histogram_standardisation_is_fitted_on_training_patients_only(small_dataset, tmp_path):
     from AnomalyDetectLib.pipeline import detect
     from AnomalyDetectLib.preprocess import MRHistogram, fit_histogram_standard, normaliser_from_config

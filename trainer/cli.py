@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--crop-size", type=int, default=None,
                      help="train on random crops of this size of the --input-size slices (fully convolutional methods: "
                           "translation); detection runs on whole slices")
+    fit.add_argument("--gamma-augmentation", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                     help="contrast augmentation: each training slice raised to a power drawn log-uniformly from [LOW, HIGH] "
+                          "(0 < LOW <= 1 <= HIGH <= 4; e.g. 0.7 1.4)")
     fit.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for smoke runs)")
     fit.add_argument("--max-minutes", type=float, default=None, help="stop training cleanly once this much training time is spent")
     fit.add_argument("--batch-size", type=int, default=32, help="slices per step (per process under torchrun)")
@@ -140,7 +143,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 method=args.method, data=args.data, out=args.out, modality=args.modality, input_size=args.input_size,
                 epochs=args.epochs, batch_size=args.batch_size, validation_fraction=args.validation_fraction,
                 test_fraction=args.test_fraction, seed=args.seed, split_seed=args.split_seed, device=args.device,
-                checkpoint_every=args.checkpoint_every, crop_size=args.crop_size,
+                checkpoint_every=args.checkpoint_every, crop_size=args.crop_size, gamma_augmentation=args.gamma_augmentation,
                 resume=args.resume, max_steps=args.max_steps, max_minutes=args.max_minutes,
                 architecture=args.architecture, training=args.training, scoring=args.scoring, normalisation=args.normalisation,
                 threads=args.threads, quiet=args.quiet, context_slices=args.context_slices, context_spacing_mm=args.context_spacing_mm,

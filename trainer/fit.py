@@ -30,7 +30,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ from AnomalyDetectLib.models import get_method
 from AnomalyDetectLib.scoring import DEFAULT_SCORING
 
 from . import distributed
-from .augmentation import augment, check_crop, random_crops
+from .augmentation import augment, check_crop, check_gamma_range, random_crops
 from .calibrate import calibrate_and_validate
 from .data import describe_data, discover_data, load_slices, split_by_patient, split_class_counts
 from .normalisation import choose_normaliser, fit_on_training, normaliser_for
@@ -77,6 +77,7 @@ class FitConfig:
     training: Dict = field(default_factory=dict)
     scoring: Dict = field(default_factory=dict)
     crop_size: Optional[int] = None  # train on random crops of this size (fully convolutional methods); detect on whole slices
+    gamma_augmentation: Optional[Tuple[float, float]] = None  # contrast augmentation: per-image power drawn from (low, high)
     context_slices: int = 1  # 2.5D context: slices per model input (odd); 1 = 2D
     context_spacing_mm: float = 0.0  # distance between context slices along the slice normal
     normalisation: Dict = field(default_factory=dict)
@@ -125,6 +126,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     if not slice_context.is_2d:
         architecture["channels"] = slice_context.channels
     training = dict(method.DEFAULT_TRAINING, **config.training)
+    gamma_range = check_gamma_range(config.gamma_augmentation)
     if config.crop_size is not None:
         check_crop(method, config.crop_size, config.input_size)
         if "pseudo_lesion" in training:  # lesion sizes stay fractions of the whole slice, not of the crop
@@ -220,6 +222,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
             "steps": step,
             "batch_size": config.batch_size,
             "crop_size": config.crop_size,  # None: whole slices
+            **({"gamma_augmentation": list(gamma_range)} if gamma_range else {}),
             "max_minutes": config.max_minutes,
             "stopped_by_time_limit": out_of_time,
             "distributed": context.describe(),
@@ -286,7 +289,7 @@ def _train(config: FitConfig, context: distributed.DistributedContext, networks,
         step_seed = config.seed * 1_000_003 + step + context.seed_offset
         generator = torch.Generator().manual_seed(step_seed)
         torch.manual_seed(step_seed)
-        batch = augment(images[batch_indices], generator)
+        batch = augment(images[batch_indices], generator, config.gamma_augmentation)
         if config.crop_size is not None:
             batch = random_crops(batch, config.crop_size, generator)
         batch = batch.to(context.device)
