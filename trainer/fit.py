@@ -29,7 +29,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -126,7 +126,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
     if not slice_context.is_2d:
         architecture["channels"] = slice_context.channels
     training = dict(method.DEFAULT_TRAINING, **config.training)
-    gamma_range = check_gamma_range(config.gamma_augmentation)
+    config = replace(config, gamma_augmentation=check_gamma_range(config.gamma_augmentation))  # the loop and the manifest see the checked pair
     if config.crop_size is not None:
         check_crop(method, config.crop_size, config.input_size)
         if "pseudo_lesion" in training:  # lesion sizes stay fractions of the whole slice, not of the crop
@@ -222,7 +222,7 @@ def _fit(config: FitConfig, context: distributed.DistributedContext) -> Dict:
             "steps": step,
             "batch_size": config.batch_size,
             "crop_size": config.crop_size,  # None: whole slices
-            **({"gamma_augmentation": list(gamma_range)} if gamma_range else {}),
+            **({"gamma_augmentation": list(config.gamma_augmentation)} if config.gamma_augmentation else {}),
             "max_minutes": config.max_minutes,
             "stopped_by_time_limit": out_of_time,
             "distributed": context.describe(),
